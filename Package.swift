@@ -1,0 +1,66 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Upcoming features switched on for every target, so a leaked import or an
+/// implicit existential fails the build (STYLE.md, point 2).
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "hpvm",
+    products: [
+        .executable(name: "hpvmdevmgmt", targets: ["DevMgmt"]),
+        .executable(name: "hpvmhostrdev", targets: ["HostRDev"]),
+        .executable(name: "hpvm-demo-host", targets: ["HPVMDemo"]),
+        .library(name: "Registry", targets: ["Registry"]),
+        .library(name: "Host", targets: ["Host"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+    ],
+    targets: [
+        .target(name: "Host", swiftSettings: strictSettings),
+        .target(
+            name: "Registry",
+            dependencies: [
+                "Host",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(name: "HPVMTestSupport", dependencies: ["Host"], swiftSettings: strictSettings),
+        .target(name: "HPVMCLI", dependencies: ["Registry", "Host"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "DevMgmt",
+            dependencies: ["Registry", "Host", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "HostRDev",
+            dependencies: ["Registry", "Host", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "HPVMDemo",
+            dependencies: ["HPVMTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "HostTests", dependencies: ["Host", "HPVMTestSupport"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "RegistryTests",
+            dependencies: ["Registry", "Host", "HPVMTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["HPVMTestSupport", "Host"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

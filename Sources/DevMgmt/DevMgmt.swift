@@ -1,0 +1,93 @@
+import HPVMCLI
+import Registry
+
+/// One `hpvmdevmgmt` request, after parsing.
+enum DevMgmtRequest {
+    case operation(DeviceOperation)
+    case rescan
+    case repair
+    case createFile(path: String, bytes: Int64, add: Bool)
+    case none
+}
+
+/// What a request produced, ready to print.
+struct DevMgmtResult {
+    var outcome = DeviceManager.Outcome()
+    var script: String?
+    var rescan: DeviceManager.RescanReport?
+    var isList = false
+}
+
+/// Opens the registry, performs one request in one transaction, and closes it.
+enum DevMgmt {
+    static func perform(_ request: DevMgmtRequest, in environment: CommandEnvironment) throws -> DevMgmtResult {
+        if case .none = request { return DevMgmtResult() }
+        let readOnly: Bool
+        switch request {
+        case .operation(.list), .repair: readOnly = true
+        default: readOnly = false
+        }
+        // Reading a registry that does not exist yet shows an empty one; it does not create it.
+        let store = readOnly && !RegistryStore.exists(at: environment.registryPath)
+            ? try RegistryStore.inMemory()
+            : try RegistryStore.open(at: environment.registryPath)
+        let manager = DeviceManager(store: store, root: environment.root, audit: environment.audit)
+        var result = DevMgmtResult()
+        do {
+            switch request {
+            case .operation(let operation):
+                if case .list = operation { result.isList = true }
+                result.outcome = try manager.perform(operation)
+            case .rescan:
+                let report = try manager.rescan()
+                result.rescan = report
+                result.outcome.warnings = report.wwidMismatches
+            case .repair:
+                result.script = try manager.repairScript()
+            case .createFile(let path, let bytes, let add):
+                result.outcome = try manager.createFile(path: path, bytes: bytes, addEntry: add)
+            case .none:
+                break
+            }
+        } catch {
+            try? store.close()
+            throw error
+        }
+        try store.close()
+        return result
+    }
+}
+
+/// How `hpvmdevmgmt` prints.
+enum DevMgmtFormat {
+    /// The `-l` output format version that `-v` prints.
+    static let version = "1"
+
+    static func render(_ result: DevMgmtResult, json: Bool, verbose: Bool) -> String {
+        if let script = result.script { return script }
+        if result.isList {
+            if json {
+                return "[" + result.outcome.entries.map { $0.jsonText }.joined(separator: ",\n") + "]\n"
+            }
+            var text = ""
+            text.reserveCapacity(result.outcome.entries.count * 120)
+            for entry in result.outcome.entries {
+                text += entry.listLine
+                text += "\n"
+                if verbose {
+                    text += "    names: \(entry.names.joined(separator: " "))\n"
+                    text += "    resolves to: \(entry.resolvedPath ?? "-")  transport: \(entry.transport ?? "-")  identity: \(entry.identityKey)\n"
+                }
+            }
+            return text
+        }
+        guard verbose else { return "" }
+        var lines = result.outcome.notes
+        if let report = result.rescan {
+            lines.append(
+                "checked \(report.checked) entries: \(report.existChanged.count) changed EXIST, \(report.wwidsRecorded.count) WWIDs recorded, \(report.aliasesAdded.count) aliases added, \(report.aliasesRemoved.count) removed, \(report.wwidMismatches.count) WWID mismatches."
+            )
+        }
+        return lines.map { $0 + "\n" }.joined()
+    }
+}

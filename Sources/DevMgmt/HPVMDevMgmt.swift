@@ -1,0 +1,145 @@
+import ArgumentParser
+import HPVMCLI
+import Host
+import Registry
+
+/// `hpvmdevmgmt`: the device registry of an hpvm host, with HP-UX Integrity VM's option syntax.
+@main
+struct HPVMDevMgmt: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hpvmdevmgmt",
+        abstract: "Manage the devices that guests use and the devices the VM host keeps for itself.",
+        discussion: """
+            Entries are gdev (guest devices), rdev (restricted to the host), server and env. Options take
+            HP-UX Integrity VM syntax, for example -a rdev:/dev/rdisk/disk3, -m gdev:/dev/sdb:attr:SHARE=YES,
+            -d gdev:all:depend:g1, -n gdev:/dev/old:/dev/new, -l all. The registry is
+            $HPVM_ROOT/var/opt/hpvm/common/hpvm_mgmtdb.sqlite. See hpvmdevmgmt(8).
+            """,
+        usage: """
+            hpvmdevmgmt -a {server|env|rdev|gdev}:entry-name[:attr:NAME=VALUE] [-V]
+              hpvmdevmgmt -d {server|env|rdev|gdev}:entry-name [-V]
+              hpvmdevmgmt -d gdev:{all|entry-name}:depend:dependent-name [-V]
+              hpvmdevmgmt -d {gdev|rdev}:/devpath:IGNOREWWID
+              hpvmdevmgmt -d {server|env|rdev|gdev}:entry-name:attr:attr-name [-V]
+              hpvmdevmgmt -d gdev_alias:/dev/path
+              hpvmdevmgmt -m {server|env|rdev|gdev}:entry-name:attr:attr-name=attr-value [-V]
+              hpvmdevmgmt -m {gdev|rdev}:/devpath:IGNOREWWID={YES|NO}
+              hpvmdevmgmt -n {gdev|rdev}:oldentry-name:newentry-name0[,newentry-name1] [-V]
+              hpvmdevmgmt -l {all|server|env|rdev|gdev}[:entry-name | :depend:dependent-name | :attr-name=attr-value] [-V] [--json]
+              hpvmdevmgmt -I [-V]
+              hpvmdevmgmt -r > repair_script.sh
+              hpvmdevmgmt -v
+              hpvmdevmgmt [-A] -S file-size file-name [-V]
+            """,
+        version: "hpvmdevmgmt 1.0 (output format version \(DevMgmtFormat.version))"
+    )
+
+    @Option(name: .customShort("a"), help: ArgumentHelp("Add an entry: type:entry-name[:attr:NAME=VALUE].", valueName: "spec"))
+    var add: String?
+
+    @Option(
+        name: .customShort("d"),
+        help: ArgumentHelp(
+            "Delete an entry, a dependent (gdev:{all|entry}:depend:guest), an attribute (type:entry:attr:NAME), IGNOREWWID, or an alias (gdev_alias:path).",
+            valueName: "spec"))
+    var delete: String?
+
+    @Option(
+        name: .customShort("m"),
+        help: ArgumentHelp("Modify an attribute: type:entry:attr:NAME=VALUE, or {gdev|rdev}:path:IGNOREWWID={YES|NO}.", valueName: "spec"))
+    var modify: String?
+
+    @Option(name: .customShort("n"), help: ArgumentHelp("Replace a device: {gdev|rdev}:old:new0[,new1].", valueName: "spec"))
+    var replace: String?
+
+    @Option(
+        name: .customShort("l"),
+        help: ArgumentHelp("List entries: {all|type}[:entry | :depend:guest | :NAME=VALUE].", valueName: "spec"))
+    var list: String?
+
+    @Flag(name: .customShort("I"), help: "Rescan the host: refresh EXIST, WWIDs and aliases of every entry.")
+    var rescan = false
+
+    @Flag(name: .customShort("r"), help: "Print a shell script of hpvmdevmgmt commands that repairs the registry.")
+    var repair = false
+
+    @Option(name: .customShort("S"), help: ArgumentHelp("Create a fully allocated file of this size (number + M or G).", valueName: "size"))
+    var size: String?
+
+    @Flag(name: .customShort("A"), help: "With -S: also add the new file as a gdev entry with USAGE=DISK.")
+    var addFile = false
+
+    @Argument(help: ArgumentHelp("The file -S creates.", valueName: "file-name"))
+    var file: String?
+
+    @Flag(name: .customShort("v"), help: "Print the output format version first.")
+    var formatVersion = false
+
+    @Flag(name: .customShort("V"), help: "Verbose: say what was done; with -l, show each entry's details.")
+    var verbose = false
+
+    @Flag(name: .long, help: "With -l: print the entries as a JSON array (beyond HPVM).")
+    var json = false
+
+    func validate() throws {
+        let chosen = [
+            add.map { _ in "-a" }, delete.map { _ in "-d" }, modify.map { _ in "-m" }, replace.map { _ in "-n" },
+            list.map { _ in "-l" }, rescan ? "-I" : nil, repair ? "-r" : nil, size.map { _ in "-S" },
+        ].compactMap { $0 }
+        if chosen.count > 1 {
+            throw ValidationError("give one of -a, -d, -m, -n, -l, -I, -r, -S at a time, not \(chosen.joined(separator: " and ")).")
+        }
+        if chosen.isEmpty && !formatVersion {
+            throw ValidationError("nothing to do: give one of -a, -d, -m, -n, -l, -I, -r, -S or -v.")
+        }
+        if addFile && size == nil { throw ValidationError("-A goes with -S size file-name.") }
+        if size != nil && file == nil { throw ValidationError("-S needs a file name: -S 2G /path/to/file.") }
+        if size == nil && file != nil { throw ValidationError("unexpected argument '\(Display.safe(file!))'.") }
+        if json && list == nil { throw ValidationError("--json goes with -l.") }
+    }
+
+    func run() throws {
+        let environment = try CommandEnvironment.current(name: "hpvmdevmgmt")
+        let request: DevMgmtRequest
+        if let add { request = .operation(try DeviceOperation.parse(option: "a", add)) }
+        else if let delete { request = .operation(try DeviceOperation.parse(option: "d", delete)) }
+        else if let modify { request = .operation(try DeviceOperation.parse(option: "m", modify)) }
+        else if let replace { request = .operation(try DeviceOperation.parse(option: "n", replace)) }
+        else if let list { request = .operation(try DeviceOperation.parse(option: "l", list)) }
+        else if rescan { request = .rescan }
+        else if repair { request = .repair }
+        else if let size, let file {
+            request = .createFile(path: try NameRules.entryName(file), bytes: try DeviceManager.parseSize(size), add: addFile)
+        } else {
+            request = .none
+        }
+        let result = try DevMgmt.perform(request, in: environment)
+        var text = formatVersion ? "hpvmdevmgmt output format version \(DevMgmtFormat.version)\n" : ""
+        text += DevMgmtFormat.render(result, json: json, verbose: verbose)
+        Output.write(text)
+        for warning in result.outcome.warnings { Output.error("hpvmdevmgmt", "warning: " + warning) }
+    }
+
+    static func main() {
+        if let (index, shown) = Arguments.firstInvalidUTF8() {
+            Output.error("hpvmdevmgmt", "argument \(index) is not valid UTF-8: '\(shown)'.")
+            Output.exit(ExitStatus.usage)
+        }
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as RegistryError {
+            Output.error("hpvmdevmgmt", error.message)
+            Output.exit(ExitStatus.status(for: error))
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                Output.write(fullMessage(for: error) + "\n")
+                Output.exit(0)
+            }
+            Output.error("hpvmdevmgmt", message(for: error))
+            Output.write(usageString() + "\n", to: 2)
+            Output.exit(code.rawValue)
+        }
+    }
+}

@@ -1,0 +1,97 @@
+/// A block device the host itself uses, and why.
+public struct HostDevice: Sendable, Equatable {
+    /// The host path to restrict (`/dev/sda`, `/dev/mapper/vg0-root`).
+    public let path: String
+    /// The kernel name.
+    public let name: String
+    /// Why the host needs it (`mounted on /`, `swap`, `LVM member of dm-0`).
+    public let reason: String
+}
+
+/// Finds the disks and volumes the host uses: mounted file systems, swap, and the members of
+/// LVM, md and multipath devices below them (DESIGN.md §1, `hpvmhostrdev`).
+public struct HostUsage: Sendable {
+    public let root: HostRoot
+    let inventory: StorageInventory
+
+    public init(root: HostRoot) {
+        self.root = root
+        self.inventory = StorageInventory(root: root)
+    }
+
+    /// Every whole disk or logical volume the host uses, sorted by path, one entry per device.
+    ///
+    /// Partitions count as their whole disk. A device's `slaves` are followed down (an LV's
+    /// physical volumes, a multipath map's paths, an md array's members), and a disk whose
+    /// `holders` include an LVM volume or an md array is a member of the host's storage stack
+    /// even when nothing on it is mounted.
+    public func devices() -> [HostDevice] {
+        let table = MountTable(root: root)
+        var found: [String: String] = [:]
+        var order: [String] = []
+        func note(_ name: String, _ reason: String) {
+            let whole = inventory.partitionParent(name) ?? name
+            guard FileSystem.exists(root.real("/sys/block/\(whole)")) else { return }
+            if found[whole] == nil {
+                found[whole] = reason
+                order.append(whole)
+                for slave in FileSystem.list(root.real("/sys/block/\(whole)/slaves")) {
+                    note(slave, "member of \(whole)")
+                }
+                for partition in partitions(of: whole) {
+                    for slave in FileSystem.list(root.real("/sys/block/\(whole)/\(partition)/holders")) {
+                        note(slave, "holder of \(partition)")
+                    }
+                }
+            }
+        }
+        for mount in table.mounts {
+            if let name = nameFromNumber(mount.deviceNumber) ?? nameFromSource(mount.source) {
+                note(name, "mounted on \(mount.mountPoint)")
+            }
+        }
+        for swap in table.swaps {
+            if let name = nameFromSource(swap) { note(name, "swap") }
+        }
+        // Members of LVM volume groups and md arrays, mounted or not.
+        for name in FileSystem.list(root.real("/sys/block")).sorted() {
+            let holders = FileSystem.list(root.real("/sys/block/\(name)/holders"))
+                + partitions(of: name).flatMap { FileSystem.list(root.real("/sys/block/\(name)/\($0)/holders")) }
+            for holder in holders.sorted() {
+                let uuid = FileSystem.read(root.real("/sys/block/\(holder)/dm/uuid"), limit: 4096) ?? ""
+                if uuid.hasPrefix("LVM-") || holder.hasPrefix("md") {
+                    note(name, "\(uuid.hasPrefix("LVM-") ? "LVM" : "md") member of \(holder)")
+                    note(holder, "\(uuid.hasPrefix("LVM-") ? "LVM volume" : "md array")")
+                }
+            }
+        }
+        return order.map { HostDevice(path: devicePath($0), name: $0, reason: found[$0] ?? "") }
+            .sorted { $0.path < $1.path }
+    }
+
+    private func partitions(of disk: String) -> [String] {
+        FileSystem.list(root.real("/sys/block/\(disk)")).filter {
+            FileSystem.exists(root.real("/sys/block/\(disk)/\($0)/partition"))
+        }
+    }
+
+    private func nameFromNumber(_ number: String) -> String? {
+        guard let target = FileSystem.readLink(root.real("/sys/dev/block/\(number)")) else { return nil }
+        return target.split(separator: "/").last.map(String.init)
+    }
+
+    private func nameFromSource(_ source: String) -> String? {
+        guard source.hasPrefix("/dev/") else { return nil }
+        return inventory.identify(source).blockName
+    }
+
+    /// The path to record: `/dev/mapper/<name>` for a device-mapper device that has one, else `/dev/<name>`.
+    private func devicePath(_ name: String) -> String {
+        if let dmName = FileSystem.read(root.real("/sys/block/\(name)/dm/name"), limit: 512)?.trimmingWhitespace(),
+            !dmName.isEmpty, FileSystem.exists(root.real("/dev/mapper/\(dmName)"))
+        {
+            return "/dev/mapper/\(dmName)"
+        }
+        return "/dev/\(name)"
+    }
+}

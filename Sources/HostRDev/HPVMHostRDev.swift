@@ -1,0 +1,118 @@
+import ArgumentParser
+import HPVMCLI
+import Host
+import Registry
+
+/// `hpvmhostrdev`: restrict the devices the VM host itself uses.
+@main
+struct HPVMHostRDev: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hpvmhostrdev",
+        abstract: "Restrict (as rdev entries with AUTORDEV=YES) every disk and volume the VM host uses.",
+        discussion: """
+            With no option: rescan I/O, then update. One option at a time. Reads $HPVM_ROOT/proc/self/mountinfo,
+            $HPVM_ROOT/proc/swaps and $HPVM_ROOT/sys/block. See hpvmhostrdev(8).
+            """,
+        helpNames: [.long]
+    )
+
+    @Flag(name: .customShort("u"), help: "Update the AUTORDEV entries without rescanning I/O.")
+    var update = false
+
+    @Flag(name: .customShort("d"), help: "Delete every entry hpvmhostrdev made (AUTORDEV=YES); hand-made rdev entries stay.")
+    var delete = false
+
+    @Flag(name: .customShort("r"), help: "Restore the AUTORDEV entries as they were before the last plain, -u or -d run.")
+    var restore = false
+
+    @Flag(name: .customShort("E"), help: "Enable the automatic run at hpvm start-up.")
+    var enable = false
+
+    @Flag(name: .customShort("D"), help: "Disable the automatic run at hpvm start-up.")
+    var disable = false
+
+    @Flag(name: .customShort("h"), help: "Print a short usage summary.")
+    var usage = false
+
+    @Flag(name: .customShort("V"), help: "Say what was added and removed.")
+    var verbose = false
+
+    static let summary = "usage: hpvmhostrdev [-D | -E | -d | -h | -r | -u] [-V]\n"
+
+    func run() throws {
+        let chosen = [update ? "-u" : nil, delete ? "-d" : nil, restore ? "-r" : nil, enable ? "-E" : nil,
+                      disable ? "-D" : nil, usage ? "-h" : nil].compactMap { $0 }
+        if chosen.count > 1 {
+            Output.error("hpvmhostrdev", "give one option at a time, not \(chosen.joined(separator: " and ")).")
+            Output.write(Self.summary, to: 2)
+            throw ExitCode(ExitStatus.failure)
+        }
+        if usage {
+            Output.write(Self.summary)
+            return
+        }
+        let environment = try CommandEnvironment.current(name: "hpvmhostrdev")
+        let action: HostRDevAction =
+            update ? .update : delete ? .removeAll : restore ? .restore : enable ? .enable : disable ? .disable : .rescanAndUpdate
+        let report = try HostRDev.perform(action, in: environment)
+        if verbose, let report {
+            var text = ""
+            for path in report.added { text += "restricted \(path) (AUTORDEV=YES)\n" }
+            for path in report.removed { text += "removed \(path)\n" }
+            for path in report.alreadyRestricted { text += "kept \(path): already restricted by hand\n" }
+            Output.write(text)
+        }
+    }
+
+    static func main() {
+        if let (index, shown) = Arguments.firstInvalidUTF8() {
+            Output.error("hpvmhostrdev", "argument \(index) is not valid UTF-8: '\(shown)'.")
+            Output.exit(ExitStatus.failure)
+        }
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as RegistryError {
+            Output.error("hpvmhostrdev", error.message)
+            Output.exit(ExitStatus.failure)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                Output.write(fullMessage(for: error) + "\n")
+                Output.exit(0)
+            }
+            if error is ExitCode { Output.exit(code.rawValue) }
+            // hpvmhostrdev exits 1 on any error, an invalid option included (hpvm-reference.md c).
+            Output.error("hpvmhostrdev", message(for: error))
+            Output.write(summary, to: 2)
+            Output.exit(ExitStatus.failure)
+        }
+    }
+}
+
+enum HostRDevAction {
+    case rescanAndUpdate, update, removeAll, restore, enable, disable
+}
+
+/// Opens the registry, performs one action in one transaction, and closes it.
+enum HostRDev {
+    static func perform(_ action: HostRDevAction, in environment: CommandEnvironment) throws -> HostRestrictions.Report? {
+        let store = try RegistryStore.open(at: environment.registryPath)
+        let restrictions = HostRestrictions(store: store, root: environment.root, audit: environment.audit)
+        defer { try? store.close() }
+        switch action {
+        case .rescanAndUpdate:
+            restrictions.rescanIO()
+            return try restrictions.update()
+        case .update: return try restrictions.update()
+        case .removeAll: return try restrictions.removeAll()
+        case .restore: return try restrictions.restore()
+        case .enable:
+            try restrictions.setAutomatic(true)
+            return nil
+        case .disable:
+            try restrictions.setAutomatic(false)
+            return nil
+        }
+    }
+}

@@ -1,0 +1,245 @@
+internal import GRDB
+internal import Host
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+extension DeviceManager {
+    /// What `-I` found and changed.
+    public struct RescanReport: Sendable, Equatable {
+        public var checked = 0
+        public var existChanged: [String] = []
+        public var wwidsRecorded: [String] = []
+        /// Entries whose path now reports another WWID than the one recorded (left for `-r`).
+        public var wwidMismatches: [String] = []
+        public var aliasesAdded: [String] = []
+        public var aliasesRemoved: [String] = []
+
+        public init() {}
+    }
+
+    /// Rescans the host and refreshes every entry's EXIST, DEVTYPE, WWID and aliases.
+    ///
+    /// A WWID is recorded when the entry had none; a WWID that changed is *not* overwritten —
+    /// the path now reaches another LUN, and silently following it could hand a guest the wrong
+    /// disk — but reported, and `-r` writes the repair. Aliases: every `/dev` path reaching the
+    /// entry's WWID is added; aliases that are gone or reach another device are removed unless a
+    /// guest resource names them.
+    public func rescan() throws(RegistryError) -> RescanReport {
+        let scan = rules.inventory.scan()
+        let byWWID = scan.pathsByWWID()
+        return try store.write { db in
+            var report = RescanReport()
+            let now = audit.now()
+            let known = Set(try String.fetchAll(db, sql: "SELECT name FROM deviceName"))
+            var taken = known
+            for entry in try DeviceTable.entries(db) {
+                report.checked += 1
+                let identity = rules.inventory.identify(entry.name)
+                var changes: [String] = []
+                var wwid = entry.wwid
+                if identity.exists, let found = identity.wwid, !entry.ignoreWWID {
+                    if wwid == nil {
+                        wwid = found
+                        report.wwidsRecorded.append(entry.name)
+                        changes.append(#""wwid":\#(json(found.description))"#)
+                    } else if wwid != found {
+                        report.wwidMismatches.append(
+                            "\(Display.safe(entry.name)) now reaches WWID \(found), the registry has \(wwid!); run hpvmdevmgmt -r")
+                    }
+                }
+                let mismatch = identity.exists && identity.wwid != nil && wwid != nil && identity.wwid != wwid
+                    && !entry.ignoreWWID
+                if identity.exists != entry.exists {
+                    report.existChanged.append(entry.name)
+                    changes.append(#""EXIST":"\#(identity.exists ? "YES" : "NO")""#)
+                }
+                if identity.exists && !mismatch {
+                    let key = wwid.map { entry.ignoreWWID ? identity.key(ignoringWWID: true) : "wwid:" + $0.normalized }
+                        ?? identity.key(ignoringWWID: entry.ignoreWWID)
+                    try db.execute(
+                        sql: """
+                            UPDATE device SET devType = ?, exist = 1, wwid = ?, identityKey = ?, containerKey = ?,
+                                              transport = ?, resolvedPath = ? WHERE id = ?
+                            """,
+                        arguments: [
+                            identity.kind.rawValue, wwid?.normalized, key, identity.containerKey,
+                            identity.transport?.rawValue, identity.resolvedPath, entry.id,
+                        ])
+                } else if !identity.exists && entry.exists {
+                    try db.execute(sql: "UPDATE device SET exist = 0 WHERE id = ?", arguments: [entry.id])
+                }
+                // Aliases.
+                var names = entry.names
+                for alias in entry.names.dropFirst() {
+                    let aliasIdentity = rules.inventory.identify(alias)
+                    let same = aliasIdentity.exists
+                        && aliasIdentity.key(ignoringWWID: entry.ignoreWWID)
+                            == Self.deviceKey(entry, identity: identity, wwid: wwid)
+                    if !same, try DeviceTable.guestsUsing(location: alias, db).isEmpty {
+                        names.removeAll { $0 == alias }
+                        taken.remove(alias)
+                        report.aliasesRemoved.append(alias)
+                        changes.append(#""removedAlias":\#(json(alias))"#)
+                    }
+                }
+                if let wwid, !entry.ignoreWWID, !mismatch {
+                    for path in byWWID[wwid] ?? [] where !taken.contains(path) {
+                        names.append(path)
+                        taken.insert(path)
+                        report.aliasesAdded.append(path)
+                        changes.append(#""addedAlias":\#(json(path))"#)
+                    }
+                }
+                if names != entry.names { try DeviceTable.setNames(db, id: entry.id, names: names) }
+                if !changes.isEmpty {
+                    try DeviceTable.touch(db, id: entry.id, now: now)
+                    try AuditLog.append(
+                        db, audit, action: "rescan", object: entry.name, change: "{" + changes.joined(separator: ",") + "}")
+                }
+            }
+            return report
+        }
+    }
+
+    /// The key an entry's names must share: the recorded WWID's, else the primary name's device.
+    static func deviceKey(_ entry: DeviceEntry, identity: StorageIdentity, wwid: WWID?) -> String {
+        if let wwid, !entry.ignoreWWID { return "wwid:" + wwid.normalized }
+        return identity.exists ? identity.key(ignoringWWID: entry.ignoreWWID) : entry.identityKey
+    }
+
+    /// A POSIX shell script of `hpvmdevmgmt` commands that repairs what is inconsistent now.
+    ///
+    /// It removes dependents that name no guest, aliases that are gone or reach another device,
+    /// and entries whose device is gone; it follows a LUN that moved to another path with `-n`;
+    /// what needs a person (a used device that is gone) becomes a comment. Every value is
+    /// single-quoted, and the script pins `HPVM_ROOT` to the root it was made for.
+    public func repairScript() throws(RegistryError) -> String {
+        let scan = rules.inventory.scan()
+        let byWWID = scan.pathsByWWID()
+        return try store.read { db in
+            let q = ShellQuote.quote
+            let lines = [
+                "#!/bin/sh",
+                "# hpvmdevmgmt repair script, written \(audit.now()) by \(Display.safe(audit.user)).",
+                "# Review every line before running it; each command is checked again when it runs.",
+                "HPVM_ROOT=\(q(root.path)); export HPVM_ROOT",
+            ]
+            var repairs: [String] = []
+            let names = Set(try String.fetchAll(db, sql: "SELECT name FROM deviceName"))
+            for entry in try DeviceTable.entries(db) {
+                let type = entry.type.rawValue
+                for dependent in entry.dependents where !(try DeviceTable.guestExists(db, dependent)) {
+                    repairs.append("# \(Display.safe(dependent)) is a dependent of \(Display.safe(entry.name)) but no such guest exists.")
+                    repairs.append("hpvmdevmgmt -d \(q("gdev:\(entry.name):depend:\(dependent)"))")
+                }
+                let identity = rules.inventory.identify(entry.name)
+                let wwidChanged = !entry.ignoreWWID && entry.wwid != nil && identity.wwid != nil && identity.wwid != entry.wwid
+                for alias in entry.names.dropFirst() {
+                    let aliasIdentity = rules.inventory.identify(alias)
+                    let same = aliasIdentity.exists
+                        && aliasIdentity.key(ignoringWWID: entry.ignoreWWID)
+                            == Self.deviceKey(entry, identity: identity, wwid: entry.wwid)
+                    if !same && !wwidChanged {
+                        repairs.append("# alias \(Display.safe(alias)) of \(Display.safe(entry.name)) is gone or reaches another device.")
+                        repairs.append("hpvmdevmgmt -d \(q("gdev_alias:\(alias)"))")
+                    }
+                }
+                guard !identity.exists || wwidChanged else { continue }
+                let why = identity.exists
+                    ? "now reaches WWID \(identity.wwid!), not \(entry.wwid!)"
+                    : "no longer exists"
+                // Where did the LUN go? A live alias first, then any free path with its WWID.
+                var moved: String?
+                if let wwid = entry.wwid, !entry.ignoreWWID {
+                    moved = entry.names.dropFirst().first { rules.inventory.identify($0).wwid == wwid }
+                        ?? (byWWID[wwid] ?? []).first { !names.contains($0) }
+                }
+                if let moved, type == "gdev" || type == "rdev" {
+                    repairs.append("# \(type) entry \(Display.safe(entry.name)) \(why); its LUN is reachable as \(Display.safe(moved)).")
+                    repairs.append("hpvmdevmgmt -n \(q("\(type):\(entry.name):\(moved)"))")
+                } else if entry.dependents.isEmpty {
+                    repairs.append("# \(type) entry \(Display.safe(entry.name)) \(why) and nothing depends on it.")
+                    repairs.append("hpvmdevmgmt -d \(q("\(type):\(entry.name)"))")
+                } else {
+                    repairs.append(
+                        "# MANUAL: \(type) entry \(Display.safe(entry.name)) \(why) and is used by \(Display.list(entry.dependents, separator: ", ")).")
+                    repairs.append("#   give it its replacement with: hpvmdevmgmt -n \(q("\(type):\(entry.name):NEW-PATH"))")
+                }
+            }
+            if repairs.isEmpty { repairs.append("# Nothing to repair.") }
+            return (lines + repairs).joined(separator: "\n") + "\n"
+        }
+    }
+
+    // MARK: - Files
+
+    /// Parses a `-S` size: a whole number followed by `M` (MiB) or `G` (GiB), upper or lower case.
+    public static func parseSize(_ text: String) throws(RegistryError) -> Int64 {
+        let shown = Display.safe(text)
+        guard let unit = text.last, "MmGg".contains(unit) else {
+            throw RegistryError(.badSize, "-S '\(shown)': the size must be a number followed by M or G (for example 512M or 2G).")
+        }
+        let digits = text.dropLast()
+        guard !digits.isEmpty, digits.count <= 12, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+            let number = Int64(digits), number > 0
+        else {
+            throw RegistryError(.badSize, "-S '\(shown)': the size must be a whole number greater than 0 followed by M or G.")
+        }
+        let shift: Int64 = "Mm".contains(unit) ? 20 : 30
+        let (bytes, overflow) = number.multipliedReportingOverflow(by: 1 << shift)
+        guard !overflow, bytes <= 1 << 50 else {
+            throw RegistryError(.badSize, "-S '\(shown)': the size is larger than 1 PiB.")
+        }
+        return bytes
+    }
+
+    /// Creates a fully allocated file of `bytes` bytes to use as a virtual disk (`-S`), and with
+    /// `addEntry` (`-A`) records it as a gdev entry with `USAGE=DISK`.
+    ///
+    /// The file must not exist, its folder must, and it must not be restricted. If recording the
+    /// entry fails, the file is removed again.
+    public func createFile(path: String, bytes: Int64, addEntry: Bool) throws(RegistryError) -> Outcome {
+        guard path.hasPrefix("/") else {
+            throw RegistryError(.badName, "-S '\(Display.safe(path))': give an absolute path.")
+        }
+        let parent = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        let folder = rules.inventory.identify(parent.isEmpty ? "/" : parent)
+        guard folder.exists, folder.kind == .directory else {
+            throw RegistryError(.notFound, "cannot create \(Display.safe(path)): folder \(Display.safe(parent.isEmpty ? "/" : parent)) does not exist.")
+        }
+        let real = root.real(path)
+        if access(real, F_OK) == 0 || rules.inventory.identify(path).exists {
+            throw RegistryError(.duplicate, "\(Display.safe(path)) already exists; hpvmdevmgmt -S never overwrites a file.")
+        }
+        let planned = StorageIdentity(
+            path: path, resolvedPath: (folder.resolvedPath == "/" ? "" : folder.resolvedPath) + "/" + (path.split(separator: "/").last.map(String.init) ?? ""),
+            exists: true, kind: .file)
+        try store.write { db in
+            if let (_, why) = try rules.restriction(of: planned, db) {
+                throw RegistryError(.restricted, "cannot create \(Display.safe(path)): it would be restricted, \(why).")
+            }
+        }
+        let fd = open(real, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw RegistryError(.io, "cannot create \(Display.safe(path)): \(String(cString: strerror(errno))).")
+        }
+        let rc = posix_fallocate(fd, 0, off_t(bytes))
+        close(fd)
+        guard rc == 0 else {
+            unlink(real)
+            throw RegistryError(.io, "cannot allocate \(bytes) bytes for \(Display.safe(path)): \(String(cString: strerror(rc))).")
+        }
+        var outcome = Outcome(notes: ["created \(Display.safe(path)), \(bytes) bytes."])
+        if addEntry {
+            do {
+                let added = try add(.gdev, path, attribute: AttributeSetting(name: "USAGE", value: "DISK"))
+                outcome.notes += added.notes
+            } catch {
+                unlink(real)
+                throw error
+            }
+        }
+        return outcome
+    }
+}

@@ -1,0 +1,170 @@
+internal import GRDB
+internal import Host
+
+/// Low-level reads and writes of device entries, used inside one transaction.
+enum DeviceTable {
+    static let listingSQL = """
+        SELECT d.id, d.type, d.name, d.devType, d.exist, d.wwid, d.identityKey, d.containerKey, d.resolvedPath, d.transport,
+               d.ignoreWWID,
+               (SELECT group_concat(name, ',') FROM
+                   (SELECT name FROM deviceName WHERE deviceId = d.id ORDER BY position)) AS names,
+               (SELECT group_concat(name || '=' || value, ',') FROM
+                   (SELECT name, value FROM deviceAttribute WHERE deviceId = d.id ORDER BY name)) AS attrs,
+               (SELECT group_concat(name, ',') FROM
+                   (SELECT name FROM dependent WHERE deviceId = d.id ORDER BY name)) AS deps
+        FROM device d
+        """
+
+    /// Entries matching a `WHERE` clause on `device d`, ordered by primary name.
+    static func entries(_ db: Database, where clause: String = "1", arguments: StatementArguments = []) throws
+        -> [DeviceEntry]
+    {
+        var result: [DeviceEntry] = []
+        let cursor = try Row.fetchCursor(
+            db, sql: listingSQL + " WHERE " + clause + " ORDER BY d.name", arguments: arguments)
+        while let row = try cursor.next() {
+            result.append(entry(row))
+        }
+        return result
+    }
+
+    static func entry(_ row: Row) -> DeviceEntry {
+        let names: String = row["names"] ?? row["name"]
+        let attrs: String? = row["attrs"]
+        let deps: String? = row["deps"]
+        var attributes: [String: String] = [:]
+        if let attrs {
+            for pair in attrs.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                if parts.count == 2 { attributes[String(parts[0])] = String(parts[1]) }
+            }
+        }
+        let wwid: String? = row["wwid"]
+        return DeviceEntry(
+            id: row["id"], type: EntryType(rawValue: row["type"]) ?? .gdev,
+            names: names.split(separator: ",").map(String.init),
+            devType: DeviceKind(rawValue: row["devType"]) ?? .unknown, exists: row["exist"] as Bool,
+            wwid: wwid.flatMap(WWID.init), identityKey: row["identityKey"], containerKey: row["containerKey"],
+            resolvedPath: row["resolvedPath"], transport: row["transport"], ignoreWWID: row["ignoreWWID"] as Bool, attributes: attributes,
+            dependents: deps.map { $0.split(separator: ",").map(String.init) } ?? [])
+    }
+
+    /// The entry one of whose names is `name`.
+    static func entry(named name: String, _ db: Database) throws -> DeviceEntry? {
+        try entries(db, where: "d.id = (SELECT deviceId FROM deviceName WHERE name = ?)", arguments: [name]).first
+    }
+
+    static func entry(id: Int64, _ db: Database) throws -> DeviceEntry? {
+        try entries(db, where: "d.id = ?", arguments: [id]).first
+    }
+
+    /// Entries that are the same device as `identity`, or hold it, or are held by it.
+    static func sameDevice(as identity: StorageIdentity, _ db: Database) throws -> [DeviceEntry] {
+        var keys = [identity.key(), identity.key(ignoringWWID: true)]
+        if let container = identity.containerKey { keys.append(container) }
+        let unique = Array(Set(keys))
+        let marks = unique.map { _ in "?" }.joined(separator: ",")
+        var arguments = StatementArguments(unique)
+        arguments += StatementArguments(Array(Set([identity.key(), identity.key(ignoringWWID: true)])))
+        let ownMarks = Set([identity.key(), identity.key(ignoringWWID: true)]).map { _ in "?" }.joined(separator: ",")
+        return try entries(
+            db, where: "d.identityKey IN (\(marks)) OR d.containerKey IN (\(ownMarks))", arguments: arguments)
+    }
+
+    static func insert(
+        _ db: Database, type: EntryType, names: [String], identity: StorageIdentity, ignoreWWID: Bool,
+        attributes: [String: String], now: String
+    ) throws -> Int64 {
+        try db.execute(
+            sql: """
+                INSERT INTO device (type, name, devType, exist, wwid, identityKey, containerKey, transport,
+                                    resolvedPath, ignoreWWID, createdAt, updatedAt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                type.rawValue, names[0], identity.kind.rawValue, identity.exists, identity.wwid?.normalized,
+                identity.key(ignoringWWID: ignoreWWID), identity.containerKey, identity.transport?.rawValue,
+                identity.resolvedPath, ignoreWWID, now, now,
+            ])
+        let id = db.lastInsertedRowID
+        for (position, name) in names.enumerated() {
+            try db.execute(
+                sql: "INSERT INTO deviceName (deviceId, name, position) VALUES (?, ?, ?)",
+                arguments: [id, name, position])
+        }
+        for (name, value) in attributes {
+            try setAttribute(db, id: id, name: name, value: value)
+        }
+        return id
+    }
+
+    static func setAttribute(_ db: Database, id: Int64, name: String, value: String) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO deviceAttribute (deviceId, name, value) VALUES (?, ?, ?)
+                ON CONFLICT (deviceId, name) DO UPDATE SET value = excluded.value
+                """,
+            arguments: [id, name, value])
+    }
+
+    static func removeAttribute(_ db: Database, id: Int64, name: String) throws {
+        try db.execute(sql: "DELETE FROM deviceAttribute WHERE deviceId = ? AND name = ?", arguments: [id, name])
+    }
+
+    static func touch(_ db: Database, id: Int64, now: String) throws {
+        try db.execute(sql: "UPDATE device SET updatedAt = ? WHERE id = ?", arguments: [now, id])
+    }
+
+    static func addName(_ db: Database, id: Int64, name: String) throws {
+        let position = try Int.fetchOne(
+            db, sql: "SELECT coalesce(max(position), -1) + 1 FROM deviceName WHERE deviceId = ?", arguments: [id]) ?? 1
+        try db.execute(
+            sql: "INSERT INTO deviceName (deviceId, name, position) VALUES (?, ?, ?)", arguments: [id, name, position])
+    }
+
+    /// Replaces an entry's names, keeping `names[0]` as the primary name.
+    static func setNames(_ db: Database, id: Int64, names: [String]) throws {
+        try db.execute(sql: "DELETE FROM deviceName WHERE deviceId = ?", arguments: [id])
+        try db.execute(sql: "UPDATE device SET name = ? WHERE id = ?", arguments: [names[0], id])
+        for (position, name) in names.enumerated() {
+            try db.execute(
+                sql: "INSERT INTO deviceName (deviceId, name, position) VALUES (?, ?, ?)",
+                arguments: [id, name, position])
+        }
+    }
+
+    static func updateIdentity(_ db: Database, id: Int64, identity: StorageIdentity, ignoreWWID: Bool, now: String)
+        throws
+    {
+        try db.execute(
+            sql: """
+                UPDATE device SET devType = ?, exist = ?, wwid = ?, identityKey = ?, containerKey = ?, transport = ?,
+                                  resolvedPath = ?, ignoreWWID = ?, updatedAt = ?
+                WHERE id = ?
+                """,
+            arguments: [
+                identity.kind.rawValue, identity.exists, identity.wwid?.normalized,
+                identity.key(ignoringWWID: ignoreWWID), identity.containerKey, identity.transport?.rawValue,
+                identity.resolvedPath, ignoreWWID, now, id,
+            ])
+    }
+
+    static func delete(_ db: Database, id: Int64) throws {
+        try db.execute(sql: "DELETE FROM device WHERE id = ?", arguments: [id])
+    }
+
+    static func guestExists(_ db: Database, _ name: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM guest WHERE name = ?)", arguments: [name]) ?? false
+    }
+
+    /// Guests whose resource statements name `location`.
+    static func guestsUsing(location: String, _ db: Database) throws -> [String] {
+        try String.fetchAll(
+            db,
+            sql: """
+                SELECT DISTINCT g.name FROM guestResource r JOIN guest g ON g.id = r.guestId
+                WHERE r.location = ? ORDER BY g.name
+                """,
+            arguments: [location])
+    }
+}
