@@ -9,12 +9,6 @@ struct HPVMDevMgmt: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hpvmdevmgmt",
         abstract: "Manage the devices that guests use and the devices the VM host keeps for itself.",
-        discussion: """
-            Entries are gdev (guest devices), rdev (restricted to the host), server and env. Options take
-            HP-UX Integrity VM syntax, for example -a rdev:/dev/rdisk/disk3, -m gdev:/dev/sdb:attr:SHARE=YES,
-            -d gdev:all:depend:g1, -n gdev:/dev/old:/dev/new, -l all. The registry is
-            $HPVM_ROOT/var/opt/hpvm/common/hpvm_mgmtdb.sqlite. See hpvmdevmgmt(8).
-            """,
         usage: """
             hpvmdevmgmt -a {server|env|rdev|gdev}:entry-name[:attr:NAME=VALUE] [-V]
               hpvmdevmgmt -d {server|env|rdev|gdev}:entry-name [-V]
@@ -30,6 +24,12 @@ struct HPVMDevMgmt: ParsableCommand {
               hpvmdevmgmt -r > repair_script.sh
               hpvmdevmgmt -v
               hpvmdevmgmt [-A] -S file-size file-name [-V]
+            """,
+        discussion: """
+            Entries are gdev (guest devices), rdev (restricted to the host), server and env. Options take
+            HP-UX Integrity VM syntax, for example -a rdev:/dev/rdisk/disk3, -m gdev:/dev/sdb:attr:SHARE=YES,
+            -d gdev:all:depend:g1, -n gdev:/dev/old:/dev/new, -l all. The registry is
+            $HPVM_ROOT/var/opt/hpvm/common/hpvm_mgmtdb.sqlite. See hpvmdevmgmt(8).
             """,
         version: "hpvmdevmgmt 1.0 (output format version \(DevMgmtFormat.version))"
     )
@@ -89,9 +89,6 @@ struct HPVMDevMgmt: ParsableCommand {
         if chosen.count > 1 {
             throw ValidationError("give one of -a, -d, -m, -n, -l, -I, -r, -S at a time, not \(chosen.joined(separator: " and ")).")
         }
-        if chosen.isEmpty && !formatVersion {
-            throw ValidationError("nothing to do: give one of -a, -d, -m, -n, -l, -I, -r, -S or -v.")
-        }
         if addFile && size == nil { throw ValidationError("-A goes with -S size file-name.") }
         if size != nil && file == nil { throw ValidationError("-S needs a file name: -S 2G /path/to/file.") }
         if size == nil && file != nil { throw ValidationError("unexpected argument '\(Display.safe(file!))'.") }
@@ -110,8 +107,10 @@ struct HPVMDevMgmt: ParsableCommand {
         else if repair { request = .repair }
         else if let size, let file {
             request = .createFile(path: try NameRules.entryName(file), bytes: try DeviceManager.parseSize(size), add: addFile)
-        } else {
+        } else if formatVersion {
             request = .none
+        } else {
+            throw ValidationError("nothing to do: give one of -a, -d, -m, -n, -l, -I, -r, -S or -v.")
         }
         let result = try DevMgmt.perform(request, in: environment)
         var text = formatVersion ? "hpvmdevmgmt output format version \(DevMgmtFormat.version)\n" : ""
