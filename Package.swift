@@ -59,7 +59,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["HPVMTestSupport", "Host"],
+            dependencies: ["HPVMTestSupport", "Host", "Registry"],
             swiftSettings: strictSettings
         ),
     ]

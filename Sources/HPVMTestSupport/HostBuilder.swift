@@ -46,6 +46,7 @@ public final class HostBuilder {
 
     /// What ``make(at:sanDisks:aliasedSANDisks:multipathMaps:nvmeDisks:dasDisks:)`` built.
     public struct Layout: Sendable {
+        public init() {}
         /// Plain SAN disks: `/dev/rdisk/diskN` → `/dev/sdX`, one path each.
         public var sanDisks: [Disk] = []
         /// SAN disks reached by two paths (`/dev/sdX` and `/dev/sdY`), both with one WWID.

@@ -6,6 +6,9 @@ internal import Glibc
 
 /// The host's registry: one SQLite file holding device entries, guests, the migration journal and
 /// the audit log. Every command opens one store, does one transaction, and closes it.
+///
+/// The file is in WAL mode with a busy timeout, and every read-then-write runs in
+/// `BEGIN IMMEDIATE`, so parallel commands wait for each other instead of failing or losing a write.
 public final class RegistryStore: Sendable {
     let writer: any DatabaseWriter
     /// The file's path, nil for an in-memory registry.
@@ -41,10 +44,27 @@ public final class RegistryStore: Sendable {
         configuration.busyMode = .timeout(busyTimeout)
         configuration.foreignKeysEnabled = true
         configuration.label = "registry"
-        configuration.maximumReaderCount = 2
+        // WAL with one connection per process: other processes still read while one writes, and
+        // closing the only connection checkpoints the log into the file and removes it. WAL is
+        // switched on here only when the file is not in WAL mode yet (GRDB's own WAL set-up
+        // writes a scratch table at every open, which would change the file on a refused command).
+        // synchronous=FULL: a committed change survives a power cut, as in the sqlite3 shell.
+        let trace = getenv("HPVM_TRACE_SQL") != nil
+        configuration.prepareDatabase { db in
+            if trace {
+                db.trace { event in
+                    let text = "sql: \(event)\n"
+                    _ = text.withCString { Glibc.write(2, $0, strlen($0)) }
+                }
+            }
+            if try String.fetchOne(db, sql: "PRAGMA journal_mode") != "wal" {
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+            }
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
         do {
-            let pool = try DatabasePool(path: path, configuration: configuration)
-            return try RegistryStore(pool, path: path)
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            return try RegistryStore(queue, path: path)
         } catch let error as RegistryError {
             throw error
         } catch {
