@@ -31,20 +31,11 @@ public struct HostUsage: Sendable {
         var order: [String] = []
         func note(_ name: String, _ reason: String) {
             let whole = inventory.partitionParent(name) ?? name
-            guard FileSystem.exists(root.real("/sys/block/\(whole)")) else { return }
-            if found[whole] == nil {
-                found[whole] = reason
-                order.append(whole)
-                for slave in FileSystem.list(root.real("/sys/block/\(whole)/slaves")) {
-                    note(slave, "member of \(whole)")
-                }
-                for partition in partitions(of: whole) {
-                    for slave in FileSystem.list(root.real("/sys/block/\(whole)/\(partition)/holders")) {
-                        note(slave, "holder of \(partition)")
-                    }
-                }
-            }
+            guard FileSystem.exists(root.real("/sys/block/\(whole)")), found[whole] == nil else { return }
+            found[whole] = reason
+            order.append(whole)
         }
+        // What the host uses directly comes first, so each device keeps its most telling reason.
         for mount in table.mounts {
             if let name = nameFromNumber(mount.deviceNumber) ?? nameFromSource(mount.source) {
                 note(name, "mounted on \(mount.mountPoint)")
@@ -60,8 +51,24 @@ public struct HostUsage: Sendable {
             for holder in holders.sorted() {
                 let uuid = FileSystem.read(root.real("/sys/block/\(holder)/dm/uuid"), limit: 4096) ?? ""
                 if uuid.hasPrefix("LVM-") || holder.hasPrefix("md") {
-                    note(name, "\(uuid.hasPrefix("LVM-") ? "LVM" : "md") member of \(holder)")
-                    note(holder, "\(uuid.hasPrefix("LVM-") ? "LVM volume" : "md array")")
+                    let kind = uuid.hasPrefix("LVM-") ? "LVM" : "md"
+                    note(name, "\(kind) member of \(holder)")
+                    note(holder, kind == "LVM" ? "LVM volume on \(name)" : "md array on \(name)")
+                }
+            }
+        }
+        // Then everything below them: an LV's physical volumes, a map's paths, an array's members,
+        // and the other volumes on a used disk's partitions.
+        var index = 0
+        while index < order.count {
+            let whole = order[index]
+            index += 1
+            for slave in FileSystem.list(root.real("/sys/block/\(whole)/slaves")).sorted() {
+                note(slave, "member of \(whole)")
+            }
+            for partition in partitions(of: whole).sorted() {
+                for holder in FileSystem.list(root.real("/sys/block/\(whole)/\(partition)/holders")).sorted() {
+                    note(holder, "volume on \(partition)")
                 }
             }
         }

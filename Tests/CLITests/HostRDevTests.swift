@@ -1,0 +1,64 @@
+import Foundation
+import HPVMTestSupport
+import Registry
+import Testing
+
+@Suite struct HostRDevTests {
+    @Test func plainRunRestrictsTheHostsDisksAndRescansIO() throws {
+        let cli = try CLIHost(sanDisks: 0, multipathMaps: 0, demo: true)
+        try cli.host.file("/sys/class/scsi_host/host0/scan", contents: "")
+        let result = try cli.run("hpvmhostrdev", ["-V"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.lines == [
+            "restricted /dev/mapper/vg00-root (AUTORDEV=YES)", "restricted /dev/mapper/vg00-swap (AUTORDEV=YES)",
+            "restricted /dev/vda (AUTORDEV=YES)",
+        ])
+        let scan = try String(contentsOfFile: cli.root + "/sys/class/scsi_host/host0/scan", encoding: .utf8)
+        #expect(scan == "- - -\n")
+        // A partition of the boot disk is now refused to guests
+        let refused = try cli.devmgmt("-a", "gdev:/dev/vda1")
+        #expect(refused.status == 1 && refused.stderr.contains("a partition of the disk that is rdev entry /dev/vda"))
+        // A second run changes nothing
+        #expect(try cli.run("hpvmhostrdev", ["-u", "-V"]).stdout == "")
+    }
+
+    @Test func aHostDiskRegisteredForAGuestStopsTheRunAndChangesNothing() throws {
+        let cli = try CLIHost(sanDisks: 0, multipathMaps: 0, demo: true)
+        #expect(try cli.devmgmt("-a", "gdev:/dev/mapper/vg00-swap").status == 0)
+        let before = try cli.registryBytes()
+        let result = try cli.run("hpvmhostrdev", ["-u"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("/dev/mapper/vg00-swap (swap) is gdev entry /dev/mapper/vg00-swap"))
+        #expect(result.stderr.contains("nothing was changed"))
+        #expect(try cli.registryBytes() == before)
+    }
+
+    @Test func handMadeEntriesAreNeverTouched() throws {
+        let cli = try CLIHost(sanDisks: 0, multipathMaps: 0, demo: true)
+        #expect(try cli.devmgmt("-a", "rdev:/dev/vda").status == 0)
+        #expect(try cli.run("hpvmhostrdev", ["-u"]).status == 0)
+        #expect(try cli.run("hpvmhostrdev", ["-d"]).status == 0)
+        #expect(try cli.devmgmt("-l", "rdev").lines == ["/dev/vda:CONFIG=rdev,EXIST=YES,DEVTYPE=DISK,SHARE=NO::"])
+        // and hpvmdevmgmt refuses to set AUTORDEV by hand
+        #expect(try cli.devmgmt("-m", "rdev:/dev/vda:attr:AUTORDEV=YES").status == 64)
+    }
+
+    @Test func enableDisableAndUsage() throws {
+        let cli = try CLIHost(sanDisks: 0, multipathMaps: 0, demo: true)
+        #expect(try cli.run("hpvmhostrdev", ["-D"]).status == 0)
+        let off = try cli.withRegistry { store, _ in
+            try HostRestrictions(store: store, root: cli.host.root, audit: AuditContext(user: "t", command: "t")).isAutomatic()
+        }
+        #expect(!off)
+        #expect(try cli.run("hpvmhostrdev", ["-E"]).status == 0)
+        let on = try cli.withRegistry { store, _ in
+            try HostRestrictions(store: store, root: cli.host.root, audit: AuditContext(user: "t", command: "t")).isAutomatic()
+        }
+        #expect(on)
+        #expect(try cli.run("hpvmhostrdev", ["-h"]).stdout.hasPrefix("usage: hpvmhostrdev [-D | -E | -d | -h | -r | -u]"))
+        let bad = try cli.run("hpvmhostrdev", ["-x"])
+        #expect(bad.status == 1 && bad.stderr.hasPrefix("hpvmhostrdev: "))
+        let none = try cli.run("hpvmhostrdev", ["-r"])
+        #expect(none.status == 1 && none.stderr.contains("no backup"))
+    }
+}
