@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+
+@Suite struct ManPageTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    @Test(arguments: ["hpvmdevmgmt", "hpvmhostrdev"])
+    func pageIsLintCleanAndNamesEveryOption(tool: String) throws {
+        let page = Self.packageRoot + "/man/\(tool).8"
+        // mandoc finds nothing to warn about
+        let lint = try runProcess("/usr/bin/mandoc", ["-Tlint", "-W", "warning", page])
+        #expect(lint.status == 0, "\(lint.stdout)\(lint.stderr)")
+        #expect(lint.stdout.isEmpty && lint.stderr.isEmpty, "\(lint.stdout)\(lint.stderr)")
+        // and every option the command accepts is described
+        let text = try String(contentsOfFile: page, encoding: .utf8)
+        let dump = try runProcess(binDirectory + "/" + tool, ["--experimental-dump-help"])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any])
+        let command = try #require(json["command"] as? [String: Any])
+        let arguments = try #require(command["arguments"] as? [[String: Any]])
+        var checked = 0
+        for argument in arguments {
+            for name in (argument["names"] as? [[String: String]]) ?? [] {
+                let flag = name["kind"] == "long" ? "Fl -\(name["name"] ?? "")" : "Fl \(name["name"] ?? "")"
+                #expect(text.contains(flag), "\(tool).8 does not describe \(flag)")
+                checked += 1
+            }
+        }
+        #expect(checked >= 7)
+        for section in ["EXIT STATUS", "FILES", "EXAMPLES", "ENVIRONMENT"] {
+            #expect(text.contains(".Sh \(section)"))
+        }
+    }
+}
