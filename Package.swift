@@ -58,6 +58,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "DevMgmtTests",
+            dependencies: ["DevMgmt", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "CLITests",
             dependencies: ["HPVMTestSupport", "Host", "Registry"],
             swiftSettings: strictSettings

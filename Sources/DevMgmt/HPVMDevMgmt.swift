@@ -95,28 +95,23 @@ struct HPVMDevMgmt: ParsableCommand {
         if json && list == nil { throw ValidationError("--json goes with -l.") }
     }
 
+    /// What this command line asks for.
+    var invocation: Invocation {
+        let action: Invocation.Action
+        if let add { action = .spec("a", add) }
+        else if let delete { action = .spec("d", delete) }
+        else if let modify { action = .spec("m", modify) }
+        else if let replace { action = .spec("n", replace) }
+        else if let list { action = .spec("l", list) }
+        else if rescan { action = .rescan }
+        else if repair { action = .repair }
+        else if let size, let file { action = .createFile(size: size, file: file, add: addFile) }
+        else { action = .none }
+        return Invocation(action: action, formatVersion: formatVersion, verbose: verbose, json: json)
+    }
+
     func run() throws {
-        let environment = try CommandEnvironment.current(name: "hpvmdevmgmt")
-        let request: DevMgmtRequest
-        if let add { request = .operation(try DeviceOperation.parse(option: "a", add)) }
-        else if let delete { request = .operation(try DeviceOperation.parse(option: "d", delete)) }
-        else if let modify { request = .operation(try DeviceOperation.parse(option: "m", modify)) }
-        else if let replace { request = .operation(try DeviceOperation.parse(option: "n", replace)) }
-        else if let list { request = .operation(try DeviceOperation.parse(option: "l", list)) }
-        else if rescan { request = .rescan }
-        else if repair { request = .repair }
-        else if let size, let file {
-            request = .createFile(path: try NameRules.entryName(file), bytes: try DeviceManager.parseSize(size), add: addFile)
-        } else if formatVersion {
-            request = .none
-        } else {
-            throw ValidationError("nothing to do: give one of -a, -d, -m, -n, -l, -I, -r, -S or -v.")
-        }
-        let result = try DevMgmt.perform(request, in: environment)
-        var text = formatVersion ? "hpvmdevmgmt output format version \(DevMgmtFormat.version)\n" : ""
-        text += DevMgmtFormat.render(result, json: json, verbose: verbose)
-        Output.write(text)
-        for warning in result.outcome.warnings { Output.error("hpvmdevmgmt", "warning: " + warning) }
+        try invocation.execute()
     }
 
     static func main() {
@@ -125,8 +120,14 @@ struct HPVMDevMgmt: ParsableCommand {
             Output.exit(ExitStatus.usage)
         }
         do {
-            var command = try parseAsRoot()
-            try command.run()
+            // The common shapes (-a SPEC, -l SPEC, -I, ... with -V, -v, --json) skip ArgumentParser's
+            // start-up, which costs more than the registry work itself (bench/RESULTS.md, (a)).
+            if let fast = FastArguments.parse(Array(CommandLine.arguments.dropFirst())) {
+                try fast.execute()
+            } else {
+                var command = try parseAsRoot()
+                try command.run()
+            }
         } catch let error as RegistryError {
             Output.error("hpvmdevmgmt", error.message)
             Output.exit(ExitStatus.status(for: error))

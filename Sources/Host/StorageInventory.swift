@@ -53,8 +53,10 @@ public struct StorageInventory: Sendable {
 
     /// Identifies what a host path or vswitch name is.
     ///
+    /// - Parameter scan: a scan made just before, whose block devices are used instead of
+    ///   reading `sys/block` again (for rescans of many entries).
     /// A name without `/` is a vswitch: it exists when `sys/class/net/<name>/bridge` does.
-    public func identify(_ path: String) -> StorageIdentity {
+    public func identify(_ path: String, scan: StorageScan? = nil) -> StorageIdentity {
         guard path.hasPrefix("/") else {
             let exists = FileSystem.kind(root.real("/sys/class/net/\(path)/bridge")) == .directory
             return StorageIdentity(path: path, resolvedPath: path, exists: exists, kind: .vswitch)
@@ -67,7 +69,7 @@ public struct StorageInventory: Sendable {
             return StorageIdentity(path: path, resolvedPath: resolved, exists: false, kind: .unknown)
         }
         if resolved.hasPrefix("/dev/"), let name = blockName(resolved, kind: kind) {
-            return identifyBlock(path: path, resolved: resolved, name: name)
+            return identifyBlock(path: path, resolved: resolved, name: name, scan: scan)
         }
         switch kind {
         case .regular: return StorageIdentity(path: path, resolvedPath: resolved, exists: true, kind: .file)
@@ -91,9 +93,8 @@ public struct StorageInventory: Sendable {
         return nil
     }
 
-    private func identifyBlock(path: String, resolved: String, name: String) -> StorageIdentity {
-        if FileSystem.exists(root.real("/sys/block/\(name)")) {
-            let device = blockDevice(name)
+    private func identifyBlock(path: String, resolved: String, name: String, scan: StorageScan?) -> StorageIdentity {
+        if let device = scan?.devices[name] ?? (FileSystem.exists(root.real("/sys/block/\(name)")) ? blockDevice(name) : nil) {
             return StorageIdentity(
                 path: path, resolvedPath: resolved, exists: true, kind: device.kind, blockName: name,
                 wwid: device.wwid, stableID: device.stableID, transport: device.transport)

@@ -35,7 +35,7 @@ extension DeviceManager {
             var taken = known
             for entry in try DeviceTable.entries(db) {
                 report.checked += 1
-                let identity = rules.inventory.identify(entry.name)
+                let identity = rules.inventory.identify(entry.name, scan: scan)
                 var changes: [String] = []
                 var wwid = entry.wwid
                 if identity.exists, let found = identity.wwid, !entry.ignoreWWID {
@@ -72,7 +72,7 @@ extension DeviceManager {
                 // Aliases.
                 var names = entry.names
                 for alias in entry.names.dropFirst() {
-                    let aliasIdentity = rules.inventory.identify(alias)
+                    let aliasIdentity = rules.inventory.identify(alias, scan: scan)
                     let same = aliasIdentity.exists
                         && aliasIdentity.key(ignoringWWID: entry.ignoreWWID)
                             == Self.deviceKey(entry, identity: identity, wwid: wwid)
@@ -133,10 +133,10 @@ extension DeviceManager {
                     repairs.append("# \(Display.safe(dependent)) is a dependent of \(Display.safe(entry.name)) but no such guest exists.")
                     repairs.append("hpvmdevmgmt -d \(q("gdev:\(entry.name):depend:\(dependent)"))")
                 }
-                let identity = rules.inventory.identify(entry.name)
+                let identity = rules.inventory.identify(entry.name, scan: scan)
                 let wwidChanged = !entry.ignoreWWID && entry.wwid != nil && identity.wwid != nil && identity.wwid != entry.wwid
                 for alias in entry.names.dropFirst() {
-                    let aliasIdentity = rules.inventory.identify(alias)
+                    let aliasIdentity = rules.inventory.identify(alias, scan: scan)
                     let same = aliasIdentity.exists
                         && aliasIdentity.key(ignoringWWID: entry.ignoreWWID)
                             == Self.deviceKey(entry, identity: identity, wwid: entry.wwid)
@@ -152,7 +152,7 @@ extension DeviceManager {
                 // Where did the LUN go? A live alias first, then any free path with its WWID.
                 var moved: String?
                 if let wwid = entry.wwid, !entry.ignoreWWID {
-                    moved = entry.names.dropFirst().first { rules.inventory.identify($0).wwid == wwid }
+                    moved = entry.names.dropFirst().first { rules.inventory.identify($0, scan: scan).wwid == wwid }
                         ?? (byWWID[wwid] ?? []).first { !names.contains($0) }
                 }
                 if let moved, type == "gdev" || type == "rdev" {

@@ -5,12 +5,13 @@ internal import Host
 /// whichever alias names it.
 struct DeviceRules {
     let inventory: StorageInventory
-    let mounts: MountTable
 
     init(root: HostRoot) {
         inventory = StorageInventory(root: root)
-        mounts = MountTable(root: root)
     }
+
+    /// The host's mounts, read when a recursive restriction needs them.
+    var mounts: MountTable { MountTable(root: inventory.root) }
 
     /// How a registered entry relates to a device.
     func describe(_ entry: DeviceEntry, for identity: StorageIdentity) -> String {
@@ -39,9 +40,15 @@ struct DeviceRules {
             return (entry, describe(entry, for: identity))
         }
         let target = identity.resolvedPath
-        let recursive = try DeviceTable.entries(
-            db, where: "d.type = 'rdev' AND d.id IN (SELECT deviceId FROM deviceAttribute WHERE name = 'RECURSIVE')")
-        for entry in recursive {
+        let recursiveIDs = try Int64.fetchAll(
+            db,
+            sql: """
+                SELECT d.id FROM device d JOIN deviceAttribute a ON a.deviceId = d.id AND a.name = 'RECURSIVE'
+                WHERE d.type = 'rdev'
+                """)
+        guard !recursiveIDs.isEmpty else { return nil }
+        let mounts = self.mounts
+        for entry in try DeviceTable.entries(ids: recursiveIDs, db) {
             let directory = entry.resolvedPath ?? entry.name
             guard target != directory, HostPath.isSameOrBelow(target, directory) else { continue }
             switch entry.attributes["RECURSIVE"] {
@@ -66,7 +73,8 @@ struct DeviceRules {
 
     /// Used guest-device entries that a recursive restriction of `directory` would cover.
     func guestUse(under directory: String, recursive: String, _ db: Database) throws -> [DeviceEntry] {
-        try DeviceTable.entries(db, where: "d.type = 'gdev' AND d.id IN (SELECT deviceId FROM dependent)").filter {
+        let mounts = self.mounts
+        return try DeviceTable.entries(db, where: "d.type = 'gdev' AND d.id IN (SELECT deviceId FROM dependent)").filter {
             entry in
             let path = entry.resolvedPath ?? entry.name
             guard path != directory, HostPath.isSameOrBelow(path, directory) else { return false }

@@ -51,7 +51,10 @@ enum DeviceTable {
 
     /// The entry one of whose names is `name`.
     static func entry(named name: String, _ db: Database) throws -> DeviceEntry? {
-        try entries(db, where: "d.id = (SELECT deviceId FROM deviceName WHERE name = ?)", arguments: [name]).first
+        // A cheap look-up first: most names are not in the registry.
+        guard let id = try Int64.fetchOne(db, sql: "SELECT deviceId FROM deviceName WHERE name = ?", arguments: [name])
+        else { return nil }
+        return try entry(id: id, db)
     }
 
     static func entry(id: Int64, _ db: Database) throws -> DeviceEntry? {
@@ -60,15 +63,26 @@ enum DeviceTable {
 
     /// Entries that are the same device as `identity`, or hold it, or are held by it.
     static func sameDevice(as identity: StorageIdentity, _ db: Database) throws -> [DeviceEntry] {
-        var keys = [identity.key(), identity.key(ignoringWWID: true)]
-        if let container = identity.containerKey { keys.append(container) }
-        let unique = Array(Set(keys))
-        let marks = unique.map { _ in "?" }.joined(separator: ",")
-        var arguments = StatementArguments(unique)
-        arguments += StatementArguments(Array(Set([identity.key(), identity.key(ignoringWWID: true)])))
-        let ownMarks = Set([identity.key(), identity.key(ignoringWWID: true)]).map { _ in "?" }.joined(separator: ",")
-        return try entries(
-            db, where: "d.identityKey IN (\(marks)) OR d.containerKey IN (\(ownMarks))", arguments: arguments)
+        let own = Array(Set([identity.key(), identity.key(ignoringWWID: true)]))
+        let keys = own + (identity.containerKey.map { [$0] } ?? [])
+        let ids = try Int64.fetchAll(
+            db,
+            sql: """
+                SELECT id FROM device WHERE identityKey IN (\(marks(keys.count)))
+                UNION SELECT id FROM device WHERE containerKey IN (\(marks(own.count)))
+                """,
+            arguments: StatementArguments(keys + own))
+        return try entries(ids: ids, db)
+    }
+
+    /// The entries with these ids, ordered by primary name.
+    static func entries(ids: [Int64], _ db: Database) throws -> [DeviceEntry] {
+        guard !ids.isEmpty else { return [] }
+        return try entries(db, where: "d.id IN (\(marks(ids.count)))", arguments: StatementArguments(ids))
+    }
+
+    static func marks(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ",")
     }
 
     static func insert(

@@ -1,0 +1,168 @@
+#!/bin/bash
+# hpvm benchmarks: each figure measured against the plain tool a user would otherwise use, in the
+# same run, on this machine. Results go to stdout; copy them into bench/RESULTS.md.
+#
+# Usage: bench/run.sh [a|b|c|d]...     (default: all four)
+#   a  one `hpvmdevmgmt -a` process vs one `sqlite3` process doing the same insert (WAL)
+#   b  `hpvmdevmgmt -l all` over 100,000 entries vs `sqlite3` printing the same lines
+#   c  `hpvmdevmgmt -I` on a host root with 10,000 SAN disks (target: under 2 s)
+#   d  8 processes adding 500 entries each in parallel: all 4,000 present, zero errors
+#
+# Needs root or sudo only to install hyperfine and sqlite3 when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup
+HPVM_PACKAGES+=(hyperfine)
+hpvm_install_missing
+hpvm_require_swift
+
+# A static, non-PIE release build: start-up is most of a command's cost (TOOLCHAIN.md).
+flags=(-c release --static-swift-stdlib -Xlinker -no-pie)
+swift build "${flags[@]}" >&2
+bin="$(swift build "${flags[@]}" --show-bin-path)"
+views="$PWD/schema/audit.sql"
+work="$(mktemp -d /tmp/hpvm-bench.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+which=("${@:-a b c d}")
+which=(${which[*]})
+
+machine() {
+    echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\t: //p' /proc/cpuinfo | head -1)"
+    echo "kernel $(uname -r); $(swift --version 2>/dev/null | head -1); sqlite3 $(sqlite3 --version | cut -d' ' -f1); hyperfine $(hyperfine --version | cut -d' ' -f2)"
+    echo "file system of $work: $(df -T "$work" | awk 'NR==2 {print $2}')"
+}
+
+# mean seconds of command N (0-based) in a hyperfine CSV export
+mean() { awk -F, -v row="$(($2 + 2))" 'NR == row {print $2}' "$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+ms() { awk -v s="$1" 'BEGIN {printf "%.2f ms", s * 1000}'; }
+
+# A registry with its schema, made by the command itself.
+new_registry() {
+    local root="$1"
+    mkdir -p "$root/bench"
+    touch "$root/bench/seed.img"
+    HPVM_ROOT="$root" "$bin/hpvmdevmgmt" -a gdev:/bench/seed.img
+    echo "$root/var/opt/hpvm/common/hpvm_mgmtdb.sqlite"
+}
+
+bench_a() {
+    echo "## (a) one insert: hpvmdevmgmt -a vs sqlite3"
+    local root="$work/a" db copy
+    db="$(new_registry "$root")"
+    touch "$root/bench/x.img"
+    copy="$work/a-sqlite.sqlite"
+    cp "$db" "$copy"
+    [ "$(sqlite3 "$copy" 'PRAGMA journal_mode')" = wal ]
+    # The sqlite3 side does the rows hpvmdevmgmt writes (entry, name, attribute, audit row), in one
+    # BEGIN IMMEDIATE transaction, on a copy of the same registry file.
+    local insert="BEGIN IMMEDIATE;
+INSERT INTO device (type, name, devType, exist, identityKey, resolvedPath, createdAt, updatedAt)
+  VALUES ('gdev', '/bench/x.img', 'FILE', 1, 'path:/bench/x.img', '/bench/x.img', strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ'));
+INSERT INTO deviceName (deviceId, name, position) VALUES (last_insert_rowid(), '/bench/x.img', 0);
+INSERT INTO deviceAttribute (deviceId, name, value) SELECT id, 'SHARE', 'NO' FROM device WHERE name = '/bench/x.img';
+INSERT INTO auditLog (at, user, command, action, object, change, prevHash, hash)
+  VALUES (strftime('%Y-%m-%dT%H:%M:%fZ'), 'root', 'sqlite3', 'add', '/bench/x.img', '{}', '0', hex(randomblob(32)));
+COMMIT;"
+    HPVM_ROOT="$root" hyperfine -N --warmup 5 --runs "${RUNS_A:-100}" --export-csv "$work/a.csv" \
+        --prepare "sh -c '\"$bin/hpvmdevmgmt\" -d gdev:/bench/x.img >/dev/null 2>&1; true'" \
+        "$bin/hpvmdevmgmt -a gdev:/bench/x.img" \
+        --prepare "sqlite3 $copy \"DELETE FROM device WHERE name = '/bench/x.img'\"" \
+        "sqlite3 $copy \"$insert\"" >&2
+    local ours theirs
+    ours="$(mean "$work/a.csv" 0)"
+    theirs="$(mean "$work/a.csv" 1)"
+    echo "hpvmdevmgmt -a: $(ms "$ours")   sqlite3 insert: $(ms "$theirs")   ratio: $(ratio "$ours" "$theirs")x (target <= 2x)"
+}
+
+bench_b() {
+    echo "## (b) list 100,000 entries: hpvmdevmgmt -l all vs sqlite3"
+    local root="$work/b" db
+    db="$(new_registry "$root")"
+    sqlite3 "$db" "
+BEGIN IMMEDIATE;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 99999)
+INSERT INTO device (type, name, devType, exist, wwid, identityKey, transport, createdAt, updatedAt)
+SELECT CASE WHEN i % 10 = 0 THEN 'rdev' ELSE 'gdev' END, '/dev/rdisk/disk' || i, 'DISK', 1,
+       '600508b4000115d0' || printf('%016x', i), 'wwid:600508b4000115d0' || printf('%016x', i), 'fc', 'bench', 'bench'
+FROM n;
+INSERT INTO deviceName (deviceId, name, position) SELECT id, name, 0 FROM device WHERE createdAt = 'bench';
+INSERT INTO deviceName (deviceId, name, position) SELECT id, '/dev/sd' || id, 1 FROM device WHERE createdAt = 'bench' AND id % 2 = 0;
+INSERT INTO deviceAttribute (deviceId, name, value) SELECT id, 'SHARE', CASE WHEN id % 7 = 0 THEN 'YES' ELSE 'NO' END FROM device WHERE createdAt = 'bench';
+INSERT INTO deviceAttribute (deviceId, name, value) SELECT id, 'PRESERVE', 'YES' FROM device WHERE createdAt = 'bench' AND id % 13 = 0 AND type = 'gdev';
+INSERT INTO dependent (deviceId, name) SELECT id, 'guest' || (id % 997) FROM device WHERE createdAt = 'bench' AND type = 'gdev' AND id % 3 = 0;
+COMMIT;"
+    local count
+    count="$(sqlite3 "$db" 'SELECT count(*) FROM device')"
+    # Both print the same 100,000 lines: check it before timing.
+    HPVM_ROOT="$root" "$bin/hpvmdevmgmt" -l all > "$work/b-ours.txt"
+    sqlite3 -readonly "$db" ".read $views" "SELECT line FROM deviceListing;" > "$work/b-sqlite.txt"
+    cmp "$work/b-ours.txt" "$work/b-sqlite.txt"
+    HPVM_ROOT="$root" hyperfine -N --warmup 2 --runs "${RUNS_B:-20}" --export-csv "$work/b.csv" \
+        "$bin/hpvmdevmgmt -l all" \
+        "sqlite3 -readonly $db '.read $views' 'SELECT line FROM deviceListing;'" >&2
+    local ours theirs
+    ours="$(mean "$work/b.csv" 0)"
+    theirs="$(mean "$work/b.csv" 1)"
+    echo "entries: $count, identical output: yes ($(wc -l < "$work/b-ours.txt") lines)"
+    echo "hpvmdevmgmt -l all: $(ms "$ours")   sqlite3: $(ms "$theirs")   ratio: $(ratio "$ours" "$theirs")x (target <= 2x)"
+}
+
+bench_c() {
+    echo "## (c) hpvmdevmgmt -I on a host root with 10,000 SAN disks"
+    local root="$work/c" db
+    "$bin/hpvm-demo-host" --san-disks 10000 "$root" >&2
+    mkdir -p "$root/bench"
+    touch "$root/bench/seed.img"
+    HPVM_ROOT="$root" "$bin/hpvmdevmgmt" -a gdev:/dev/rdisk/disk1
+    db="$root/var/opt/hpvm/common/hpvm_mgmtdb.sqlite"
+    # 10,000 gdev entries, one per LUN, as hpvmdevmgmt -a would record them before the rescan.
+    sqlite3 "$db" "
+BEGIN IMMEDIATE;
+WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)
+INSERT INTO device (type, name, devType, exist, wwid, identityKey, transport, createdAt, updatedAt)
+SELECT 'gdev', '/dev/rdisk/disk' || i, 'DISK', 1, '600508b4000115d0' || printf('%016x', i),
+       'wwid:600508b4000115d0' || printf('%016x', i), 'fc', 'bench', 'bench' FROM n;
+INSERT INTO deviceName (deviceId, name, position) SELECT id, name, 0 FROM device WHERE createdAt = 'bench';
+INSERT INTO deviceAttribute (deviceId, name, value) SELECT id, 'SHARE', 'NO' FROM device WHERE createdAt = 'bench';
+COMMIT;"
+    local start end
+    start="$(date +%s%N)"
+    HPVM_ROOT="$root" "$bin/hpvmdevmgmt" -I -V
+    end="$(date +%s%N)"
+    echo "first -I (records 10,000 aliases): $(awk -v n=$((end - start)) 'BEGIN {printf "%.3f s", n / 1e9}')"
+    HPVM_ROOT="$root" hyperfine -N --warmup 1 --runs "${RUNS_C:-5}" --export-csv "$work/c.csv" "$bin/hpvmdevmgmt -I" >&2
+    echo "-I with nothing to change, mean of ${RUNS_C:-5}: $(awk -v s="$(mean "$work/c.csv" 0)" 'BEGIN {printf "%.3f s", s}') (target < 2 s)"
+}
+
+bench_d() {
+    echo "## (d) 8 processes x 500 adds in parallel"
+    local root="$work/d" db
+    db="$(new_registry "$root")"
+    for w in 0 1 2 3 4 5 6 7; do
+        for i in $(seq 1 500); do : > "$root/bench/w$w-$i.img"; done
+    done
+    local start end
+    start="$(date +%s%N)"
+    for w in 0 1 2 3 4 5 6 7; do
+        (
+            errors=0
+            for i in $(seq 1 500); do
+                HPVM_ROOT="$root" "$bin/hpvmdevmgmt" -a "gdev:/bench/w$w-$i.img" 2>>"$work/d-errors.txt" || errors=$((errors + 1))
+            done
+            echo "$errors" > "$work/d-$w.errors"
+        ) &
+    done
+    wait
+    end="$(date +%s%N)"
+    local errors present audit
+    errors="$(cat "$work"/d-*.errors | awk '{s += $1} END {print s}')"
+    present="$(HPVM_ROOT="$root" "$bin/hpvmdevmgmt" -l gdev | grep -c '^/bench/w')"
+    audit="$(sqlite3 -readonly "$db" 'SELECT count(*) FROM auditLog')"
+    echo "wall: $(awk -v n=$((end - start)) 'BEGIN {printf "%.1f s", n / 1e9}'), entries present: $present of 4000, failed commands: $errors, audit rows: $audit"
+    [ -s "$work/d-errors.txt" ] && { echo "stderr:"; head -5 "$work/d-errors.txt"; }
+    true
+}
+
+machine
+for b in "${which[@]}"; do "bench_$b"; done
