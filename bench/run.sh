@@ -65,9 +65,10 @@ INSERT INTO auditLog (at, user, command, action, object, change, prevHash, hash)
   VALUES (strftime('%Y-%m-%dT%H:%M:%fZ'), 'root', 'sqlite3', 'add', '/bench/x.img', '{}', '0', hex(randomblob(32)));
 COMMIT;"
     HPVM_ROOT="$root" hyperfine -N --warmup 5 --runs "${RUNS_A:-100}" --export-csv "$work/a.csv" \
+        -n "hpvmdevmgmt -a" -n "sqlite3 insert" \
         --prepare "sh -c '\"$bin/hpvmdevmgmt\" -d gdev:/bench/x.img >/dev/null 2>&1; true'" \
         "$bin/hpvmdevmgmt -a gdev:/bench/x.img" \
-        --prepare "sqlite3 $copy \"DELETE FROM device WHERE name = '/bench/x.img'\"" \
+        --prepare "sqlite3 $copy \"PRAGMA foreign_keys = ON; DELETE FROM device WHERE name = '/bench/x.img'\"" \
         "sqlite3 $copy \"$insert\"" >&2
     local ours theirs
     ours="$(mean "$work/a.csv" 0)"
@@ -99,6 +100,7 @@ COMMIT;"
     sqlite3 -readonly "$db" ".read $views" "SELECT line FROM deviceListing;" > "$work/b-sqlite.txt"
     cmp "$work/b-ours.txt" "$work/b-sqlite.txt"
     HPVM_ROOT="$root" hyperfine -N --warmup 2 --runs "${RUNS_B:-20}" --export-csv "$work/b.csv" \
+        -n "hpvmdevmgmt -l all" -n "sqlite3 deviceListing" \
         "$bin/hpvmdevmgmt -l all" \
         "sqlite3 -readonly $db '.read $views' 'SELECT line FROM deviceListing;'" >&2
     local ours theirs
@@ -131,7 +133,8 @@ COMMIT;"
     HPVM_ROOT="$root" "$bin/hpvmdevmgmt" -I -V
     end="$(date +%s%N)"
     echo "first -I (records 10,000 aliases): $(awk -v n=$((end - start)) 'BEGIN {printf "%.3f s", n / 1e9}')"
-    HPVM_ROOT="$root" hyperfine -N --warmup 1 --runs "${RUNS_C:-5}" --export-csv "$work/c.csv" "$bin/hpvmdevmgmt -I" >&2
+    HPVM_ROOT="$root" hyperfine -N --warmup 1 --runs "${RUNS_C:-5}" --export-csv "$work/c.csv" -n "hpvmdevmgmt -I" \
+        "$bin/hpvmdevmgmt -I" >&2
     echo "-I with nothing to change, mean of ${RUNS_C:-5}: $(awk -v s="$(mean "$work/c.csv" 0)" 'BEGIN {printf "%.3f s", s}') (target < 2 s)"
 }
 

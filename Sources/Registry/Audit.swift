@@ -90,13 +90,12 @@ enum AuditLog {
     static func append(
         _ db: Database, _ context: AuditContext, action: String, object: String, change: String
     ) throws {
-        let prev = try String.fetchOne(db, sql: "SELECT hash FROM auditLog ORDER BY id DESC LIMIT 1") ?? genesis
+        let prev = try db.fetchOne(String.self, sql: "SELECT hash FROM auditLog ORDER BY id DESC LIMIT 1") ?? genesis
         let at = context.now()
         let hash = digest(
             prevHash: prev, at: at, user: context.user, command: context.command, action: action, object: object,
             change: change)
-        try db.execute(
-            sql: """
+        try db.run(sql: """
                 INSERT INTO auditLog (at, user, command, action, object, change, prevHash, hash)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """,
@@ -116,7 +115,7 @@ extension RegistryStore {
     /// Every audit row, oldest first.
     public func auditLog() throws(RegistryError) -> [AuditRecord] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM auditLog ORDER BY id").map { row in
+            try db.rows(sql: "SELECT * FROM auditLog ORDER BY id").map { row in
                 AuditRecord(
                     id: row["id"], at: row["at"], user: row["user"], command: row["command"], action: row["action"],
                     object: row["object"], change: row["change"], prevHash: row["prevHash"], hash: row["hash"])

@@ -31,7 +31,7 @@ extension DeviceManager {
         return try store.write { db in
             var report = RescanReport()
             let now = audit.now()
-            let known = Set(try String.fetchAll(db, sql: "SELECT name FROM deviceName"))
+            let known = Set(try db.fetchAll(String.self, sql: "SELECT name FROM deviceName"))
             var taken = known
             for entry in try DeviceTable.entries(db) {
                 report.checked += 1
@@ -57,8 +57,7 @@ extension DeviceManager {
                 if identity.exists && !mismatch {
                     let key = wwid.map { entry.ignoreWWID ? identity.key(ignoringWWID: true) : "wwid:" + $0.normalized }
                         ?? identity.key(ignoringWWID: entry.ignoreWWID)
-                    try db.execute(
-                        sql: """
+                    try db.run(sql: """
                             UPDATE device SET devType = ?, exist = 1, wwid = ?, identityKey = ?, containerKey = ?,
                                               transport = ?, resolvedPath = ? WHERE id = ?
                             """,
@@ -67,7 +66,7 @@ extension DeviceManager {
                             identity.transport?.rawValue, identity.resolvedPath, entry.id,
                         ])
                 } else if !identity.exists && entry.exists {
-                    try db.execute(sql: "UPDATE device SET exist = 0 WHERE id = ?", arguments: [entry.id])
+                    try db.run(sql: "UPDATE device SET exist = 0 WHERE id = ?", arguments: [entry.id])
                 }
                 // Aliases.
                 var names = entry.names
@@ -126,7 +125,7 @@ extension DeviceManager {
                 "HPVM_ROOT=\(q(root.path)); export HPVM_ROOT",
             ]
             var repairs: [String] = []
-            let names = Set(try String.fetchAll(db, sql: "SELECT name FROM deviceName"))
+            let names = Set(try db.fetchAll(String.self, sql: "SELECT name FROM deviceName"))
             for entry in try DeviceTable.entries(db) {
                 let type = entry.type.rawValue
                 for dependent in entry.dependents where !(try DeviceTable.guestExists(db, dependent)) {

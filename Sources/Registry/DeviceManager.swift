@@ -179,8 +179,7 @@ public struct DeviceManager: Sendable {
                 }
             }
             for entry in targets {
-                try db.execute(
-                    sql: "DELETE FROM dependent WHERE deviceId = ? AND name = ?", arguments: [entry.id, dependent])
+                try db.run(sql: "DELETE FROM dependent WHERE deviceId = ? AND name = ?", arguments: [entry.id, dependent])
                 try DeviceTable.touch(db, id: entry.id, now: audit.now())
                 try AuditLog.append(
                     db, audit, action: "delete-dependent", object: entry.name,
@@ -235,8 +234,7 @@ public struct DeviceManager: Sendable {
             if entry.name == name {
                 // The primary name changes: take the new primary's resolution as the recorded path.
                 let identity = rules.inventory.identify(remaining[0])
-                try db.execute(
-                    sql: "UPDATE device SET resolvedPath = ? WHERE id = ?", arguments: [identity.resolvedPath, entry.id])
+                try db.run(sql: "UPDATE device SET resolvedPath = ? WHERE id = ?", arguments: [identity.resolvedPath, entry.id])
             }
             try DeviceTable.touch(db, id: entry.id, now: audit.now())
             try AuditLog.append(
@@ -298,8 +296,7 @@ public struct DeviceManager: Sendable {
                         "cannot clear IGNOREWWID on \(Display.safe(entry.name)): by WWID it is the same device as \(other.type.rawValue) entry \(Display.safe(other.name)).")
                 }
             }
-            try db.execute(
-                sql: "UPDATE device SET ignoreWWID = ?, identityKey = ?, updatedAt = ? WHERE id = ?",
+            try db.run(sql: "UPDATE device SET ignoreWWID = ?, identityKey = ?, updatedAt = ? WHERE id = ?",
                 arguments: [value, newKey, audit.now(), entry.id])
             try AuditLog.append(
                 db, audit, action: value ? "set-ignorewwid" : "clear-ignorewwid", object: entry.name,
@@ -349,7 +346,7 @@ public struct DeviceManager: Sendable {
             try DeviceTable.updateIdentity(db, id: entry.id, identity: identity, ignoreWWID: entry.ignoreWWID, now: now)
             var rewritten = 0
             for name in entry.names {
-                try db.execute(sql: "UPDATE guestResource SET location = ? WHERE location = ?", arguments: [new[0], name])
+                try db.run(sql: "UPDATE guestResource SET location = ? WHERE location = ?", arguments: [new[0], name])
                 rewritten += db.changesCount
             }
             try AuditLog.append(

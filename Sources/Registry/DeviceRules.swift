@@ -40,9 +40,7 @@ struct DeviceRules {
             return (entry, describe(entry, for: identity))
         }
         let target = identity.resolvedPath
-        let recursiveIDs = try Int64.fetchAll(
-            db,
-            sql: """
+        let recursiveIDs = try db.fetchAll(Int64.self, sql: """
                 SELECT d.id FROM device d JOIN deviceAttribute a ON a.deviceId = d.id AND a.name = 'RECURSIVE'
                 WHERE d.type = 'rdev'
                 """)

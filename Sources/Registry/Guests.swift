@@ -1,33 +1,134 @@
 internal import GRDB
 public import Host
 
-/// A guest as the registry records it (the guest commands fill in the rest).
-public struct Guest: Sendable, Equatable, Codable {
+/// A guest as the registry records it.
+public struct Guest: Sendable, Equatable {
     public let id: Int64
     public let name: String
     public let vmNumber: Int
+    public let label: String?
+    public let osType: String?
+    public let vcpus: Int
+    public let memoryMB: Int
     public let runnable: Bool
     public let modifiable: Bool
     public let visible: Bool
+    public let statusSetBy: String?
     public let migrationLock: String?
+
+    /// `Off`, or `Off (NR)` when the guest is Not Runnable (guests are defined, not run, here).
+    public var state: String { runnable ? "Off" : "Off (NR)" }
 }
 
-/// One guest resource: a virtual device and the host device behind it.
-public struct GuestResource: Sendable, Equatable, Codable {
-    public var deviceType: String
-    public var adapterType: String
-    public var storageType: String
-    public var location: String
+/// A guest with its resources, for `hpvmstatus`.
+public struct GuestStatus: Sendable, Equatable {
+    public let guest: Guest
+    public let resources: [ResourceStatement]
+}
 
-    public init(deviceType: String, adapterType: String, storageType: String, location: String) {
-        self.deviceType = deviceType
-        self.adapterType = adapterType
-        self.storageType = storageType
-        self.location = location
+/// What `hpvmcreate` makes.
+public struct GuestSpec: Sendable, Equatable {
+    public var name: String
+    public var vcpus: Int = 1
+    public var memoryMB: Int = 2048
+    public var label: String?
+    public var osType: String?
+    public var resources: [ResourceStatement] = []
+
+    public init(name: String) { self.name = name }
+}
+
+/// What `hpvmmodify` changes; applied in this order: status, resources out, resources in, the rest.
+public struct GuestChange: Sendable, Equatable {
+    public var add: [ResourceStatement] = []
+    public var delete: [ResourceStatement] = []
+    public var modify: [ResourceStatement] = []
+    public var vcpus: Int?
+    public var memoryMB: Int?
+    public var label: String?
+    public var newName: String?
+    /// `-x` settings: runnable_status, modify_status, visible_status or register_status.
+    public var status: [(String, Bool)] = []
+
+    public init() {}
+
+    public static func == (lhs: GuestChange, rhs: GuestChange) -> Bool {
+        lhs.add == rhs.add && lhs.delete == rhs.delete && lhs.modify == rhs.modify && lhs.vcpus == rhs.vcpus
+            && lhs.memoryMB == rhs.memoryMB && lhs.label == rhs.label && lhs.newName == rhs.newName
+            && lhs.status.map(\.0) == rhs.status.map(\.0) && lhs.status.map(\.1) == rhs.status.map(\.1)
+    }
+
+    /// Whether the change only re-enables modification, the one change a Not Modify guest accepts.
+    var onlyReenables: Bool {
+        add.isEmpty && delete.isEmpty && modify.isEmpty && vcpus == nil && memoryMB == nil && label == nil
+            && newName == nil && !status.isEmpty
+            && status.allSatisfy { ($0.0 == "modify_status" || $0.0 == "register_status") && $0.1 }
     }
 }
 
-/// Guest rows and the device dependents that follow them; the guest commands build on this.
+/// What a guest's name, label and OS type may hold.
+public enum GuestRules {
+    /// 1–64 letters, digits, `_`, `.` and `-`, starting with a letter or digit: no shell
+    /// metacharacter, space or control character can reach a script that handles it.
+    public static func name(_ raw: String) throws(RegistryError) -> String {
+        guard !raw.isEmpty else { throw RegistryError(.badName, "empty guest name.") }
+        guard raw.utf8.count <= 64 else {
+            throw RegistryError(.badName, "guest name '\(Display.safe(raw, limit: 40))' is \(raw.utf8.count) bytes long (at most 64).")
+        }
+        let ok = raw.unicodeScalars.enumerated().allSatisfy { index, scalar in
+            scalar.isASCII && (CharacterSetLite.isAlnum(scalar) || (index > 0 && "_.-".unicodeScalars.contains(scalar)))
+        }
+        guard ok else {
+            throw RegistryError(
+                .badName,
+                "guest name '\(Display.safe(raw))' may hold only letters, digits, '_', '.' and '-', starting with a letter or digit.")
+        }
+        return raw
+    }
+
+    /// A label: at most 256 bytes, no control characters and no `:` (it is a field of `hpvmstatus -M`).
+    public static func label(_ raw: String) throws(RegistryError) -> String {
+        guard raw.utf8.count <= 256 else { throw RegistryError(.badName, "label is \(raw.utf8.count) bytes long (at most 256).") }
+        for scalar in raw.unicodeScalars where scalar.value < 0x20 || scalar.value == 0x7F || scalar == ":" || scalar == "\u{FFFD}" {
+            throw RegistryError(.badName, "label '\(Display.safe(raw))' contains \(scalar == ":" ? "':'" : "a control character").")
+        }
+        return raw
+    }
+
+    /// An OS type: 1–16 letters, digits or `_` (`hpux`, `linux`, `windows`, `openvms`).
+    public static func osType(_ raw: String) throws(RegistryError) -> String {
+        guard (1...16).contains(raw.count), raw.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSetLite.isAlnum($0) || $0 == "_") })
+        else { throw RegistryError(.badName, "OS type '\(Display.safe(raw))' must be 1-16 letters, digits or '_'.") }
+        return raw.uppercased()
+    }
+
+    /// Virtual CPUs: 1–128.
+    public static func vcpus(_ raw: String) throws(RegistryError) -> Int {
+        guard raw.count <= 4, raw.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(raw), (1...128).contains(value) else {
+            throw RegistryError(.badSpec, "number of vCPUs '\(Display.safe(raw))' must be a whole number from 1 to 128.")
+        }
+        return value
+    }
+
+    /// Memory: a whole number followed by `M` or `G` (a bare number is megabytes), 32 MB to 4 TB.
+    public static func memory(_ raw: String) throws(RegistryError) -> Int {
+        var digits = Substring(raw)
+        var scale = 1
+        if let last = raw.last, "MmGg".contains(last) {
+            digits = raw.dropLast()
+            scale = "Gg".contains(last) ? 1024 : 1
+        }
+        guard !digits.isEmpty, digits.count <= 8, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(digits),
+            (32...4_194_304).contains(value * scale)
+        else {
+            throw RegistryError(.badSpec, "memory '\(Display.safe(raw))' must be a whole number followed by M or G, from 32M to 4096G.")
+        }
+        return value * scale
+    }
+}
+
+/// Guests and their resources, with the device dependents kept in step: the work of `hpvmcreate`,
+/// `hpvmmodify`, `hpvmremove` and `hpvmstatus`.
 public struct GuestRegistry: Sendable {
     public let store: RegistryStore
     public let root: HostRoot
@@ -41,179 +142,417 @@ public struct GuestRegistry: Sendable {
         self.rules = DeviceRules(root: root)
     }
 
-    /// Creates a guest, with the lowest free VM number unless one is given.
+    // MARK: - Create
+
+    /// Creates a guest with its resources in one transaction, with the lowest free VM number.
     @discardableResult
-    public func createGuest(name: String, vmNumber: Int? = nil) throws(RegistryError) -> Guest {
-        let name = try NameRules.dependentName(name)
+    public func create(_ spec: GuestSpec) throws(RegistryError) -> Guest {
+        let name = try GuestRules.name(spec.name)
         return try store.write { db in
             if try DeviceTable.guestExists(db, name) {
-                throw RegistryError(.duplicate, "a guest named \(Display.safe(name)) already exists.")
+                throw RegistryError(.duplicate, "a guest named \(name) already exists.")
             }
-            let number: Int
-            if let vmNumber {
-                guard vmNumber > 0 else { throw RegistryError(.badSpec, "VM number \(vmNumber) must be greater than 0.") }
-                if let holder = try String.fetchOne(db, sql: "SELECT name FROM guest WHERE vmNumber = ?", arguments: [vmNumber]) {
-                    throw RegistryError(.duplicate, "VM number \(vmNumber) is taken by guest \(Display.safe(holder)).")
-                }
-                number = vmNumber
-            } else {
-                number = try Int.fetchOne(
-                    db,
-                    sql: """
-                        SELECT min(n) FROM (SELECT 1 AS n UNION ALL SELECT vmNumber + 1 FROM guest) AS c
-                        WHERE n NOT IN (SELECT vmNumber FROM guest)
-                        """) ?? 1
-            }
+            let number = try db.fetchOne(Int.self, sql: """
+                    SELECT min(n) FROM (SELECT 1 AS n UNION ALL SELECT vmNumber + 1 FROM guest) AS c
+                    WHERE n NOT IN (SELECT vmNumber FROM guest)
+                    """) ?? 1
             let now = audit.now()
-            try db.execute(
-                sql: "INSERT INTO guest (name, vmNumber, createdAt, updatedAt) VALUES (?, ?, ?, ?)",
-                arguments: [name, number, now, now])
-            try AuditLog.append(db, audit, action: "create-guest", object: name, change: #"{"vmNumber":\#(number)}"#)
-            return try guest(named: name, db)!
+            try db.run(sql: """
+                    INSERT INTO guest (name, vmNumber, label, osType, vcpus, memoryMB, createdAt, updatedAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [name, number, spec.label, spec.osType, spec.vcpus, spec.memoryMB, now, now])
+            try AuditLog.append(
+                db, audit, action: "create-guest", object: name,
+                change: #"{"vmNumber":\#(number),"vcpus":\#(spec.vcpus),"memoryMB":\#(spec.memoryMB),"label":\#(json(spec.label)),"osType":\#(json(spec.osType))}"#)
+            var guest = try guest(named: name, db)!
+            for statement in spec.resources {
+                try attach(statement, to: &guest, db)
+            }
+            return guest
         }
     }
+
+    /// Creates a guest with no resources (tests and examples).
+    @discardableResult
+    public func createGuest(name: String) throws(RegistryError) -> Guest {
+        try create(GuestSpec(name: name))
+    }
+
+    // MARK: - Modify
+
+    /// Applies `change` to the guest in one transaction.
+    public func modify(_ name: String, _ change: GuestChange) throws(RegistryError) {
+        try store.write { db in
+            guard var guest = try guest(named: name, db) else {
+                throw RegistryError(.notFound, "no guest named \(Display.safe(name)).")
+            }
+            if let lock = guest.migrationLock {
+                throw RegistryError(
+                    .notModifiable, "guest \(name) is being migrated (\(Display.safe(lock))); try again when hpvmmigrate is done.")
+            }
+            if !guest.modifiable && !change.onlyReenables {
+                throw RegistryError(
+                    .notModifiable,
+                    "guest \(name) is Not Modify; the only change it accepts is -x modify_status=enabled (or register_status=enabled).")
+            }
+            let now = audit.now()
+            for (key, value) in change.status {
+                let columns: [String]
+                switch key {
+                case "runnable_status": columns = ["runnable"]
+                case "modify_status": columns = ["modifiable"]
+                case "visible_status": columns = ["visible"]
+                case "register_status": columns = ["runnable", "modifiable", "visible"]
+                default: throw RegistryError(.badSpec, "unknown -x setting '\(Display.safe(key))'.")
+                }
+                try db.run(sql: "UPDATE guest SET \(columns.map { "\($0) = ?" }.joined(separator: ", ")), statusSetBy = 'Admin', updatedAt = ? WHERE id = ?",
+                    arguments: StatementArguments(columns.map { _ in value }) + [now, guest.id])
+                try AuditLog.append(db, audit, action: "status", object: name, change: #"{"\#(key)":"\#(value ? "enabled" : "disabled")"}"#)
+            }
+            guest = try self.guest(named: name, db)!
+            for statement in change.delete {
+                let row = try findResource(statement, guest: guest, db)
+                try detach(row: row.id, location: row.location, guest: guest, db)
+            }
+            for statement in change.modify {
+                guard statement.hasAddress else {
+                    throw RegistryError(.badSpec, "-m '\(Display.safe(statement.description))': give the guest address (bus,device,target) of the device to change.")
+                }
+                let row = try findResource(statement, guest: guest, db, byAddressOnly: true)
+                try detach(row: row.id, location: row.location, guest: guest, db)
+                try attach(statement, to: &guest, db)
+            }
+            for statement in change.add {
+                try attach(statement, to: &guest, db)
+            }
+            var sets: [String] = []
+            var arguments = StatementArguments()
+            if let vcpus = change.vcpus { sets.append("vcpus = ?"); arguments += [vcpus] }
+            if let memory = change.memoryMB { sets.append("memoryMB = ?"); arguments += [memory] }
+            if let label = change.label { sets.append("label = ?"); arguments += [label] }
+            if let newName = change.newName {
+                if newName != name, try DeviceTable.guestExists(db, newName) {
+                    throw RegistryError(.duplicate, "cannot rename \(name) to \(newName): a guest of that name exists.")
+                }
+                sets.append("name = ?")
+                arguments += [newName]
+                try db.run(sql: "UPDATE dependent SET name = ? WHERE name = ? AND kind = 'guest'", arguments: [newName, name])
+            }
+            if !sets.isEmpty {
+                try db.run(sql: "UPDATE guest SET \(sets.joined(separator: ", ")), updatedAt = ? WHERE id = ?",
+                    arguments: arguments + [now, guest.id])
+                try AuditLog.append(
+                    db, audit, action: "modify-guest", object: name,
+                    change: #"{"vcpus":\#(change.vcpus.map(String.init) ?? "null"),"memoryMB":\#(change.memoryMB.map(String.init) ?? "null"),"label":\#(json(change.label)),"name":\#(json(change.newName))}"#)
+            }
+        }
+    }
+
+    // MARK: - Remove
+
+    /// Removes a guest and, for every resource, its dependent (and the entry, unless PRESERVE=YES).
+    ///
+    /// - Parameter force: also remove a Not Modify guest (`hpvmremove -F`).
+    public func remove(_ name: String, force: Bool = false) throws(RegistryError) {
+        try store.write { db in
+            guard let guest = try guest(named: name, db) else {
+                throw RegistryError(.notFound, "no guest named \(Display.safe(name)).")
+            }
+            if let lock = guest.migrationLock {
+                throw RegistryError(.notModifiable, "guest \(name) is being migrated (\(Display.safe(lock))); it cannot be removed now.")
+            }
+            if !guest.modifiable && !force {
+                throw RegistryError(
+                    .notModifiable, "guest \(name) is Not Modify; remove it with hpvmremove -F -P \(name) if it is really gone from every host.")
+            }
+            for row in try resourceRows(guest.id, db) {
+                try detach(row: row.id, location: row.location, guest: guest, db)
+            }
+            try db.run(sql: "DELETE FROM guest WHERE id = ?", arguments: [guest.id])
+            try AuditLog.append(db, audit, action: "remove-guest", object: name, change: #"{"vmNumber":\#(guest.vmNumber),"force":\#(force)}"#)
+        }
+    }
+
+    // MARK: - Read
 
     /// The guest named `name`, if any.
     public func guest(named name: String) throws(RegistryError) -> Guest? {
         try store.read { db in try guest(named: name, db) }
     }
 
-    func guest(named name: String, _ db: Database) throws -> Guest? {
-        try Row.fetchOne(db, sql: "SELECT * FROM guest WHERE name = ?", arguments: [name]).map { row in
-            Guest(
-                id: row["id"], name: row["name"], vmNumber: row["vmNumber"], runnable: row["runnable"],
-                modifiable: row["modifiable"], visible: row["visible"], migrationLock: row["migrationLock"])
+    /// The guest with VM number `number`, if any.
+    public func guest(number: Int) throws(RegistryError) -> Guest? {
+        try store.read { db in
+            try db.row(sql: "SELECT * FROM guest WHERE vmNumber = ?", arguments: [number]).map(Self.guest)
+        }
+    }
+
+    /// Every guest (or the one named) with its resources, ordered by name.
+    public func status(_ name: String? = nil) throws(RegistryError) -> [GuestStatus] {
+        try store.read { db in
+            let guests = try db.rows(sql: "SELECT * FROM guest \(name == nil ? "" : "WHERE name = ?") ORDER BY name",
+                arguments: name.map { [$0] } ?? []
+            ).map(Self.guest)
+            var resources: [Int64: [ResourceStatement]] = [:]
+            let cursor = try db.rowCursor(sql: "SELECT * FROM guestResource \(name == nil ? "" : "WHERE guestId = ?") ORDER BY guestId, position",
+                arguments: name == nil ? [] : [guests.first?.id ?? -1])
+            while let row = try cursor.next() {
+                resources[row["guestId"], default: []].append(Self.statement(row))
+            }
+            return guests.map { GuestStatus(guest: $0, resources: resources[$0.id] ?? []) }
         }
     }
 
     /// The guest's resources, in order.
-    public func resources(of name: String) throws(RegistryError) -> [GuestResource] {
-        try store.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT r.* FROM guestResource r JOIN guest g ON g.id = r.guestId
-                    WHERE g.name = ? ORDER BY r.position
-                    """,
-                arguments: [name]
-            ).map { row in
-                GuestResource(
-                    deviceType: row["deviceType"], adapterType: row["adapterType"], storageType: row["storageType"],
-                    location: row["location"])
+    public func resources(of name: String) throws(RegistryError) -> [ResourceStatement] {
+        try status(name).first?.resources ?? []
+    }
+
+    // MARK: - Test helpers kept for the device examples
+
+    /// Gives a guest one resource in its own transaction.
+    public func attach(_ statement: ResourceStatement, to guestName: String) throws(RegistryError) {
+        var change = GuestChange()
+        change.add = [statement]
+        try modify(guestName, change)
+    }
+
+    /// Takes one resource (by location) away from a guest in its own transaction.
+    public func detach(location: String, from guestName: String) throws(RegistryError) {
+        try store.write { db in
+            guard let guest = try guest(named: guestName, db) else {
+                throw RegistryError(.notFound, "no guest named \(Display.safe(guestName)).")
             }
+            guard let row = try resourceRows(guest.id, db).first(where: { $0.location == location }) else {
+                throw RegistryError(.notFound, "guest \(guestName) has no resource on \(Display.safe(location)).")
+            }
+            try detach(row: row.id, location: location, guest: guest, db)
         }
     }
 
-    /// Gives a guest a resource, applying every device rule to the device behind it.
-    ///
-    /// Refused when the guest is Not Modify or locked by a migration, when the device is
-    /// restricted (by any alias, or under a recursive restricted directory), and when another
-    /// guest uses it without `SHARE=YES`. The `gdev` entry is created if needed and the guest
-    /// added as its dependent.
-    public func attach(_ resource: GuestResource, to guestName: String) throws(RegistryError) {
-        let location = try NameRules.entryName(resource.location)
-        let identity = rules.inventory.identify(location)
-        guard identity.exists else {
-            throw RegistryError(.notFound, "\(Display.safe(location)) does not exist on this host.")
+    // MARK: - Inside a transaction
+
+    struct ResourceRow {
+        let id: Int64
+        let statement: ResourceStatement
+        var location: String { statement.location }
+    }
+
+    func guest(named name: String, _ db: Database) throws -> Guest? {
+        try db.row(sql: "SELECT * FROM guest WHERE name = ?", arguments: [name]).map(Self.guest)
+    }
+
+    static func guest(_ row: Row) -> Guest {
+        Guest(
+            id: row["id"], name: row["name"], vmNumber: row["vmNumber"], label: row["label"], osType: row["osType"],
+            vcpus: row["vcpus"], memoryMB: row["memoryMB"], runnable: row["runnable"], modifiable: row["modifiable"],
+            visible: row["visible"], statusSetBy: row["statusSetBy"], migrationLock: row["migrationLock"])
+    }
+
+    static func statement(_ row: Row) -> ResourceStatement {
+        ResourceStatement(
+            deviceType: ResourceStatement.DeviceType(rawValue: row["deviceType"]) ?? .disk, adapter: row["adapterType"],
+            bus: row["bus"], device: row["device"], target: row["target"], mac: row["mac"], storage: row["storageType"],
+            location: row["location"])
+    }
+
+    func resourceRows(_ guestID: Int64, _ db: Database) throws -> [ResourceRow] {
+        try db.rows(sql: "SELECT * FROM guestResource WHERE guestId = ? ORDER BY position", arguments: [guestID]).map {
+            ResourceRow(id: $0["id"], statement: Self.statement($0))
         }
-        try store.write { db in
-            let guest = try modifiableGuest(guestName, db)
-            if let (_, why) = try rules.restriction(of: identity, db) {
-                throw RegistryError(
-                    .restricted, "cannot give \(Display.safe(location)) to guest \(Display.safe(guestName)): it is restricted, \(why).")
+    }
+
+    private func findResource(_ statement: ResourceStatement, guest: Guest, _ db: Database, byAddressOnly: Bool = false) throws
+        -> ResourceRow
+    {
+        let rows = try resourceRows(guest.id, db)
+        let match = rows.first { row in
+            let s = row.statement
+            guard s.deviceType == statement.deviceType else { return false }
+            if statement.hasAddress {
+                let same = s.bus == statement.bus && s.device == statement.device
+                    && (statement.deviceType == .network || s.target == statement.target)
+                return byAddressOnly ? same : same && s.location == statement.location
             }
-            let same = try DeviceTable.sameDevice(as: identity, db)
-            var entry = same.first { $0.type == .gdev && $0.identityKey == identity.key(ignoringWWID: $0.ignoreWWID) }
-                ?? same.first { $0.type == .gdev }
-            if let existing = entry {
-                let others = existing.dependents.filter { $0 != guestName }
-                if !others.isEmpty && !existing.isShared {
-                    throw RegistryError(
-                        .inUse,
-                        "cannot give \(Display.safe(location)) to guest \(Display.safe(guestName)): it is \(rules.describe(existing, for: identity)), used by \(Display.list(others, separator: ", ")) and not SHARE=YES.")
-                }
-                if !existing.names.contains(location) {
-                    try DeviceTable.addName(db, id: existing.id, name: location)
-                }
-            } else {
-                if let taken = try DeviceTable.entry(named: location, db) {
+            return s.location == statement.location && s.adapter == statement.adapter
+        }
+        guard let match else {
+            throw RegistryError(.notFound, "guest \(guest.name) has no resource \(Display.safe(statement.description)).")
+        }
+        return match
+    }
+
+    /// Every rule of DESIGN.md §4 for one new resource, then the address, the gdev entry, the
+    /// dependent and the resource row.
+    private func attach(_ statement: ResourceStatement, to guest: inout Guest, _ db: Database) throws {
+        let location = statement.location
+        let identity = rules.inventory.identify(location)
+        let shown = Display.safe(statement.description)
+        guard identity.exists else {
+            throw RegistryError(
+                .notFound,
+                statement.deviceType == .network
+                    ? "cannot give guest \(guest.name) \(shown): no vswitch named \(location) exists on this host."
+                    : "cannot give guest \(guest.name) \(shown): \(location) does not exist on this host.")
+        }
+        let expected: [DeviceKind]
+        switch statement.storage {
+        case "disk": expected = [.disk]
+        case "lv": expected = [.logicalVolume]
+        case "file": expected = [.file]
+        case "null": expected = [.directory]
+        default: expected = [.vswitch]
+        }
+        guard expected.contains(identity.kind) else {
+            throw RegistryError(
+                .conflict,
+                "cannot give guest \(guest.name) \(shown): \(location) is \(identity.kind.rawValue), not what storage type '\(statement.storage)' needs.")
+        }
+        if let (_, why) = try rules.restriction(of: identity, db) {
+            throw RegistryError(
+                .restricted, "cannot give guest \(guest.name) \(location): it is restricted, \(why).")
+        }
+        let same = try DeviceTable.sameDevice(as: identity, db)
+        var entry = same.first { $0.type == .gdev && $0.identityKey == identity.key(ignoringWWID: $0.ignoreWWID) }
+            ?? same.first { $0.type == .gdev && $0.containerKey == nil }
+        if entry == nil, let holder = same.first(where: { $0.type == .gdev && !$0.dependents.isEmpty }) {
+            // A partition of a disk a guest uses, or the disk of a partition a guest uses.
+            throw RegistryError(
+                .inUse,
+                "cannot give guest \(guest.name) \(location): it is \(rules.describe(holder, for: identity)), used by \(Display.list(holder.dependents)).")
+        }
+        if let existing = entry {
+            let others = existing.dependents.filter { $0 != guest.name }
+            if !others.isEmpty && !existing.isShared {
+                throw RegistryError(
+                    .inUse,
+                    "cannot give guest \(guest.name) \(location): it is \(rules.describe(existing, for: identity)), used by \(Display.list(others)) and not SHARE=YES.")
+            }
+            if !existing.names.contains(location) {
+                if let taken = try DeviceTable.entry(named: location, db), taken.id != existing.id {
                     throw RegistryError(.conflict, "\(Display.safe(location)) is \(taken.type.rawValue) entry \(Display.safe(taken.name)).")
                 }
-                let id = try DeviceTable.insert(
-                    db, type: .gdev, names: [location], identity: identity, ignoreWWID: false,
-                    attributes: ["SHARE": identity.kind == .vswitch ? "YES" : "NO"], now: audit.now())
-                entry = try DeviceTable.entry(id: id, db)
-                try AuditLog.append(
-                    db, audit, action: "add", object: location,
-                    change: #"{"type":"gdev","devType":"\#(identity.kind.rawValue)","wwid":\#(json(identity.wwid?.description)),"by":"guest"}"#)
+                try DeviceTable.addName(db, id: existing.id, name: location)
             }
-            guard let entry else { return }
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO dependent (deviceId, name, kind) VALUES (?, ?, 'guest')",
-                arguments: [entry.id, guestName])
-            let position = try Int.fetchOne(
-                db, sql: "SELECT coalesce(max(position), -1) + 1 FROM guestResource WHERE guestId = ?",
-                arguments: [guest.id]) ?? 0
-            try db.execute(
-                sql: """
-                    INSERT INTO guestResource (guestId, position, deviceType, adapterType, storageType, location)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [guest.id, position, resource.deviceType, resource.adapterType, resource.storageType, location])
+        } else {
+            if let taken = try DeviceTable.entry(named: location, db) {
+                throw RegistryError(.conflict, "cannot give guest \(guest.name) \(location): it is \(taken.type.rawValue) entry \(Display.safe(taken.name)).")
+            }
+            let id = try DeviceTable.insert(
+                db, type: .gdev, names: [location], identity: identity, ignoreWWID: false,
+                attributes: ["SHARE": identity.kind == .vswitch ? "YES" : "NO"], now: audit.now())
+            entry = try DeviceTable.entry(id: id, db)
             try AuditLog.append(
-                db, audit, action: "attach", object: entry.name,
-                change: #"{"guest":\#(json(guestName)),"location":\#(json(location))}"#)
+                db, audit, action: "add", object: location,
+                change: #"{"type":"gdev","devType":"\#(identity.kind.rawValue)","wwid":\#(json(identity.wwid?.description)),"by":"guest \#(guest.name)"}"#)
         }
+        guard let entry else { return }
+        let placed = try place(statement, guest: guest, db)
+        try db.run(sql: "INSERT OR IGNORE INTO dependent (deviceId, name, kind) VALUES (?, ?, 'guest')", arguments: [entry.id, guest.name])
+        let position = try db.fetchOne(Int.self, sql: "SELECT coalesce(max(position), -1) + 1 FROM guestResource WHERE guestId = ?", arguments: [guest.id]) ?? 0
+        try db.run(sql: """
+                INSERT INTO guestResource (guestId, position, deviceType, adapterType, bus, device, target, mac, storageType, location)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                guest.id, position, placed.deviceType.rawValue, placed.adapter, placed.bus, placed.device, placed.target,
+                placed.mac, placed.storage, location,
+            ])
+        try AuditLog.append(
+            db, audit, action: "attach", object: entry.name,
+            change: #"{"guest":\#(json(guest.name)),"resource":\#(json(placed.description))}"#)
     }
 
-    /// Takes a resource away from a guest: the guest stops being a dependent of the device's
-    /// entry once no resource of it uses the device, and the entry is deleted when its last
-    /// dependent goes, unless it has `PRESERVE=YES`.
-    public func detach(location: String, from guestName: String) throws(RegistryError) {
-        let location = try NameRules.entryName(location)
-        try store.write { db in
-            let guest = try modifiableGuest(guestName, db)
-            guard let resourceID = try Int64.fetchOne(
-                db, sql: "SELECT id FROM guestResource WHERE guestId = ? AND location = ? ORDER BY position LIMIT 1",
-                arguments: [guest.id, location])
-            else {
-                throw RegistryError(.notFound, "guest \(Display.safe(guestName)) has no resource on \(Display.safe(location)).")
+    /// The statement with its guest address checked, or assigned when it was left empty.
+    ///
+    /// Storage on one adapter type shares a slot (bus,device) as targets of one controller; a
+    /// network takes a slot of its own. A network without a MAC gets a locally administered one,
+    /// unique on this host.
+    private func place(_ statement: ResourceStatement, guest: Guest, _ db: Database) throws -> ResourceStatement {
+        var placed = statement
+        let others = try resourceRows(guest.id, db).map(\.statement)
+        let ranges = ResourceStatement.ranges(adapter: statement.adapter)
+        func slotOwner(_ bus: Int, _ device: Int) -> ResourceStatement? {
+            others.first { $0.bus == bus && $0.device == device }
+        }
+        func fits(_ bus: Int, _ device: Int, _ target: Int?) -> String? {
+            guard let owner = slotOwner(bus, device) else { return nil }
+            if statement.deviceType == .network || owner.deviceType == .network || owner.adapter != statement.adapter {
+                return "slot \(bus),\(device) is taken by \(owner.description)"
             }
-            try db.execute(sql: "DELETE FROM guestResource WHERE id = ?", arguments: [resourceID])
-            try AuditLog.append(
-                db, audit, action: "detach", object: location, change: #"{"guest":\#(json(guestName))}"#)
-            guard let entry = try DeviceTable.entry(named: location, db) else { return }
-            let stillUses = try Bool.fetchOne(
-                db,
-                sql: """
-                    SELECT EXISTS (SELECT 1 FROM guestResource r JOIN deviceName n ON n.name = r.location
-                                   WHERE r.guestId = ? AND n.deviceId = ?)
-                    """,
-                arguments: [guest.id, entry.id]) ?? false
-            guard !stillUses else { return }
-            try db.execute(sql: "DELETE FROM dependent WHERE deviceId = ? AND name = ?", arguments: [entry.id, guestName])
-            let remaining = entry.dependents.filter { $0 != guestName }
-            if remaining.isEmpty && entry.attributes["PRESERVE"] != "YES" {
-                try DeviceTable.delete(db, id: entry.id)
-                try AuditLog.append(
-                    db, audit, action: "delete", object: entry.name,
-                    change: #"{"type":"gdev","reason":"last dependent removed","names":\#(json(entry.names))}"#)
+            if let clash = others.first(where: { $0.bus == bus && $0.device == device && $0.target == target }) {
+                return "address \(bus),\(device),\(target ?? 0) is taken by \(clash.description)"
+            }
+            return nil
+        }
+        if let bus = statement.bus, let device = statement.device {
+            let target = statement.deviceType == .network ? nil : statement.target
+            if let why = fits(bus, device, target) {
+                throw RegistryError(.conflict, "cannot give guest \(guest.name) \(Display.safe(statement.description)): \(why).")
+            }
+        } else {
+            var found: (Int, Int, Int?)?
+            search: for bus in ranges.bus {
+                for device in ranges.device {
+                    if statement.deviceType == .network {
+                        if slotOwner(bus, device) == nil { found = (bus, device, nil); break search }
+                    } else {
+                        for target in ranges.target where fits(bus, device, target) == nil {
+                            found = (bus, device, target)
+                            break search
+                        }
+                    }
+                }
+            }
+            guard let found else {
+                throw RegistryError(.conflict, "guest \(guest.name) has no free \(statement.adapter) address left.")
+            }
+            (placed.bus, placed.device, placed.target) = found
+        }
+        if statement.deviceType == .network {
+            placed.target = nil
+            if placed.mac == nil {
+                var seed = SHA256.digest(Array("\(guest.name)/\(guest.vmNumber)/\(placed.bus!)/\(placed.device!)".utf8))
+                seed[0] = (seed[0] & 0xFC) | 0x02  // locally administered, unicast
+                var candidate = seed.prefix(6).map { String($0, radix: 16).leftPadded(2) }.joined()
+                while try db.fetchOne(Bool.self, sql: "SELECT EXISTS (SELECT 1 FROM guestResource WHERE mac = ?)", arguments: [candidate]) ?? false {
+                    seed[5] = seed[5] &+ 1
+                    candidate = seed.prefix(6).map { String($0, radix: 16).leftPadded(2) }.joined()
+                }
+                placed.mac = candidate
+            } else if let mac = placed.mac,
+                let owner = try db.fetchOne(String.self, sql: "SELECT g.name FROM guestResource r JOIN guest g ON g.id = r.guestId WHERE r.mac = ?", arguments: [mac])
+            {
+                throw RegistryError(.conflict, "cannot give guest \(guest.name) MAC 0x\(mac.uppercased()): guest \(owner) has it.")
             }
         }
+        return placed
     }
 
-    private func modifiableGuest(_ name: String, _ db: Database) throws -> Guest {
-        guard let guest = try guest(named: name, db) else {
-            throw RegistryError(.notFound, "no guest named \(Display.safe(name)).")
+    /// Removes one resource row; the guest stops being a dependent of the entry once no resource
+    /// of it uses the device, and the entry goes with its last dependent unless PRESERVE=YES.
+    private func detach(row id: Int64, location: String, guest: Guest, _ db: Database) throws {
+        try db.run(sql: "DELETE FROM guestResource WHERE id = ?", arguments: [id])
+        try AuditLog.append(db, audit, action: "detach", object: location, change: #"{"guest":\#(json(guest.name))}"#)
+        guard let entry = try DeviceTable.entry(named: location, db) else { return }
+        let stillUses = try db.fetchOne(Bool.self, sql: """
+                SELECT EXISTS (SELECT 1 FROM guestResource r JOIN deviceName n ON n.name = r.location
+                               WHERE r.guestId = ? AND n.deviceId = ?)
+                """,
+            arguments: [guest.id, entry.id]) ?? false
+        guard !stillUses else { return }
+        try db.run(sql: "DELETE FROM dependent WHERE deviceId = ? AND name = ?", arguments: [entry.id, guest.name])
+        let remaining = entry.dependents.filter { $0 != guest.name }
+        if remaining.isEmpty && entry.attributes["PRESERVE"] != "YES" {
+            try DeviceTable.delete(db, id: entry.id)
+            try AuditLog.append(
+                db, audit, action: "delete", object: entry.name,
+                change: #"{"type":"gdev","reason":"last dependent removed","names":\#(json(entry.names))}"#)
         }
-        guard guest.modifiable else {
-            throw RegistryError(
-                .notModifiable,
-                "guest \(Display.safe(name)) is Not Modify; only hpvmmodify -P \(Display.safe(name)) -x modify_status=enabled changes it.")
-        }
-        if let lock = guest.migrationLock {
-            throw RegistryError(.notModifiable, "guest \(Display.safe(name)) is being migrated (\(Display.safe(lock))); try again when it is done.")
-        }
-        return guest
     }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -110,8 +110,8 @@ public struct HostRestrictions: Sendable {
     /// second `-r` undoes the first.
     public func restore() throws(RegistryError) -> Report {
         try store.write { db in
-            let saved = try String.fetchAll(db, sql: "SELECT name FROM autoRdevBackup ORDER BY name")
-            let hasBackup = try String.fetchOne(db, sql: "SELECT value FROM hostSetting WHERE name = 'hostrdev.backup'")
+            let saved = try db.fetchAll(String.self, sql: "SELECT name FROM autoRdevBackup ORDER BY name")
+            let hasBackup = try db.fetchOne(String.self, sql: "SELECT value FROM hostSetting WHERE name = 'hostrdev.backup'")
             guard hasBackup != nil else {
                 throw RegistryError(.notFound, "there is no backup to restore: hpvmhostrdev has not run on this registry.")
             }
@@ -144,8 +144,7 @@ public struct HostRestrictions: Sendable {
     /// Turns the automatic run at start-up on or off (`-E`, `-D`).
     public func setAutomatic(_ enabled: Bool) throws(RegistryError) {
         try store.write { db in
-            try db.execute(
-                sql: "INSERT INTO hostSetting (name, value) VALUES ('hostrdev.autorun', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            try db.run(sql: "INSERT INTO hostSetting (name, value) VALUES ('hostrdev.autorun', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 arguments: [enabled ? "YES" : "NO"])
             try AuditLog.append(
                 db, audit, action: "setting", object: "hostrdev.autorun", change: #"{"value":"\#(enabled ? "YES" : "NO")"}"#)
@@ -155,7 +154,7 @@ public struct HostRestrictions: Sendable {
     /// Whether the automatic run at start-up is on (the default).
     public func isAutomatic() throws(RegistryError) -> Bool {
         try store.read { db in
-            try String.fetchOne(db, sql: "SELECT value FROM hostSetting WHERE name = 'hostrdev.autorun'") != "NO"
+            try db.fetchOne(String.self, sql: "SELECT value FROM hostSetting WHERE name = 'hostrdev.autorun'") != "NO"
         }
     }
 
@@ -165,12 +164,11 @@ public struct HostRestrictions: Sendable {
     }
 
     private func backup(_ db: Database) throws {
-        try db.execute(sql: "DELETE FROM autoRdevBackup")
+        try db.run(sql: "DELETE FROM autoRdevBackup")
         for entry in try autoEntries(db) {
-            try db.execute(sql: "INSERT INTO autoRdevBackup (name) VALUES (?)", arguments: [entry.name])
+            try db.run(sql: "INSERT INTO autoRdevBackup (name) VALUES (?)", arguments: [entry.name])
         }
-        try db.execute(
-            sql: "INSERT INTO hostSetting (name, value) VALUES ('hostrdev.backup', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        try db.run(sql: "INSERT INTO hostSetting (name, value) VALUES ('hostrdev.backup', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             arguments: [audit.now()])
     }
 }

@@ -20,8 +20,7 @@ enum DeviceTable {
         -> [DeviceEntry]
     {
         var result: [DeviceEntry] = []
-        let cursor = try Row.fetchCursor(
-            db, sql: listingSQL + " WHERE " + clause + " ORDER BY d.name", arguments: arguments)
+        let cursor = try db.rowCursor(sql: listingSQL + " WHERE " + clause + " ORDER BY d.name", arguments: arguments)
         while let row = try cursor.next() {
             result.append(entry(row))
         }
@@ -52,7 +51,7 @@ enum DeviceTable {
     /// The entry one of whose names is `name`.
     static func entry(named name: String, _ db: Database) throws -> DeviceEntry? {
         // A cheap look-up first: most names are not in the registry.
-        guard let id = try Int64.fetchOne(db, sql: "SELECT deviceId FROM deviceName WHERE name = ?", arguments: [name])
+        guard let id = try db.fetchOne(Int64.self, sql: "SELECT deviceId FROM deviceName WHERE name = ?", arguments: [name])
         else { return nil }
         return try entry(id: id, db)
     }
@@ -65,9 +64,7 @@ enum DeviceTable {
     static func sameDevice(as identity: StorageIdentity, _ db: Database) throws -> [DeviceEntry] {
         let own = Array(Set([identity.key(), identity.key(ignoringWWID: true)]))
         let keys = own + (identity.containerKey.map { [$0] } ?? [])
-        let ids = try Int64.fetchAll(
-            db,
-            sql: """
+        let ids = try db.fetchAll(Int64.self, sql: """
                 SELECT id FROM device WHERE identityKey IN (\(marks(keys.count)))
                 UNION SELECT id FROM device WHERE containerKey IN (\(marks(own.count)))
                 """,
@@ -89,8 +86,7 @@ enum DeviceTable {
         _ db: Database, type: EntryType, names: [String], identity: StorageIdentity, ignoreWWID: Bool,
         attributes: [String: String], now: String
     ) throws -> Int64 {
-        try db.execute(
-            sql: """
+        try db.run(sql: """
                 INSERT INTO device (type, name, devType, exist, wwid, identityKey, containerKey, transport,
                                     resolvedPath, ignoreWWID, createdAt, updatedAt)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -102,8 +98,7 @@ enum DeviceTable {
             ])
         let id = db.lastInsertedRowID
         for (position, name) in names.enumerated() {
-            try db.execute(
-                sql: "INSERT INTO deviceName (deviceId, name, position) VALUES (?, ?, ?)",
+            try db.run(sql: "INSERT INTO deviceName (deviceId, name, position) VALUES (?, ?, ?)",
                 arguments: [id, name, position])
         }
         for (name, value) in attributes {
@@ -113,8 +108,7 @@ enum DeviceTable {
     }
 
     static func setAttribute(_ db: Database, id: Int64, name: String, value: String) throws {
-        try db.execute(
-            sql: """
+        try db.run(sql: """
                 INSERT INTO deviceAttribute (deviceId, name, value) VALUES (?, ?, ?)
                 ON CONFLICT (deviceId, name) DO UPDATE SET value = excluded.value
                 """,
@@ -122,27 +116,24 @@ enum DeviceTable {
     }
 
     static func removeAttribute(_ db: Database, id: Int64, name: String) throws {
-        try db.execute(sql: "DELETE FROM deviceAttribute WHERE deviceId = ? AND name = ?", arguments: [id, name])
+        try db.run(sql: "DELETE FROM deviceAttribute WHERE deviceId = ? AND name = ?", arguments: [id, name])
     }
 
     static func touch(_ db: Database, id: Int64, now: String) throws {
-        try db.execute(sql: "UPDATE device SET updatedAt = ? WHERE id = ?", arguments: [now, id])
+        try db.run(sql: "UPDATE device SET updatedAt = ? WHERE id = ?", arguments: [now, id])
     }
 
     static func addName(_ db: Database, id: Int64, name: String) throws {
-        let position = try Int.fetchOne(
-            db, sql: "SELECT coalesce(max(position), -1) + 1 FROM deviceName WHERE deviceId = ?", arguments: [id]) ?? 1
-        try db.execute(
-            sql: "INSERT INTO deviceName (deviceId, name, position) VALUES (?, ?, ?)", arguments: [id, name, position])
+        let position = try db.fetchOne(Int.self, sql: "SELECT coalesce(max(position), -1) + 1 FROM deviceName WHERE deviceId = ?", arguments: [id]) ?? 1
+        try db.run(sql: "INSERT INTO deviceName (deviceId, name, position) VALUES (?, ?, ?)", arguments: [id, name, position])
     }
 
     /// Replaces an entry's names, keeping `names[0]` as the primary name.
     static func setNames(_ db: Database, id: Int64, names: [String]) throws {
-        try db.execute(sql: "DELETE FROM deviceName WHERE deviceId = ?", arguments: [id])
-        try db.execute(sql: "UPDATE device SET name = ? WHERE id = ?", arguments: [names[0], id])
+        try db.run(sql: "DELETE FROM deviceName WHERE deviceId = ?", arguments: [id])
+        try db.run(sql: "UPDATE device SET name = ? WHERE id = ?", arguments: [names[0], id])
         for (position, name) in names.enumerated() {
-            try db.execute(
-                sql: "INSERT INTO deviceName (deviceId, name, position) VALUES (?, ?, ?)",
+            try db.run(sql: "INSERT INTO deviceName (deviceId, name, position) VALUES (?, ?, ?)",
                 arguments: [id, name, position])
         }
     }
@@ -150,8 +141,7 @@ enum DeviceTable {
     static func updateIdentity(_ db: Database, id: Int64, identity: StorageIdentity, ignoreWWID: Bool, now: String)
         throws
     {
-        try db.execute(
-            sql: """
+        try db.run(sql: """
                 UPDATE device SET devType = ?, exist = ?, wwid = ?, identityKey = ?, containerKey = ?, transport = ?,
                                   resolvedPath = ?, ignoreWWID = ?, updatedAt = ?
                 WHERE id = ?
@@ -164,18 +154,16 @@ enum DeviceTable {
     }
 
     static func delete(_ db: Database, id: Int64) throws {
-        try db.execute(sql: "DELETE FROM device WHERE id = ?", arguments: [id])
+        try db.run(sql: "DELETE FROM device WHERE id = ?", arguments: [id])
     }
 
     static func guestExists(_ db: Database, _ name: String) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM guest WHERE name = ?)", arguments: [name]) ?? false
+        try db.fetchOne(Bool.self, sql: "SELECT EXISTS (SELECT 1 FROM guest WHERE name = ?)", arguments: [name]) ?? false
     }
 
     /// Guests whose resource statements name `location`.
     static func guestsUsing(location: String, _ db: Database) throws -> [String] {
-        try String.fetchAll(
-            db,
-            sql: """
+        try db.fetchAll(String.self, sql: """
                 SELECT DISTINCT g.name FROM guestResource r JOIN guest g ON g.id = r.guestId
                 WHERE r.location = ? ORDER BY g.name
                 """,

@@ -42,7 +42,7 @@ import Testing
         #expect(try cli.devmgmt("-d", "gdev:/dev/rdisk/disk7:depend:g1").status == 0)
         let line = try #require(try cli.devmgmt("-l", "gdev:/dev/rdisk/disk7").lines.first)
         #expect(line.split(separator: ":", omittingEmptySubsequences: false)[2] == "")
-        #expect(try cli.withRegistry { _, guests in try guests.resources(of: "g1").map(\.location) } == ["/dev/rdisk/disk7"])
+        #expect(try cli.withRegistry { _, guests in try guests.resources(of: "g1").map { $0.location } } == ["/dev/rdisk/disk7"])
     }
 
     @Test func example6ShareAndFilterByAttribute() throws {
@@ -62,7 +62,7 @@ import Testing
         try cli.withRegistry { _, guests in
             try guests.createGuest(name: "g1")
             for iso in ["/iso/hpux.iso", "/iso/other.iso"] {
-                let dvd = GuestResource(deviceType: "dvd", adapterType: "avio_stor", storageType: "file", location: iso)
+                let dvd = ResourceStatement(deviceType: .dvd, adapter: "avio_stor", storage: "file", location: iso)
                 try guests.attach(dvd, to: "g1")
                 try guests.detach(location: iso, from: "g1")
             }
@@ -86,7 +86,7 @@ import Testing
         #expect(try cli.devmgmt("-n", "gdev:/dev/rdisk/disk7:/dev/rdisk/disk9").status == 0)
         let lines = try cli.devmgmt("-l", "gdev").lines
         #expect(lines == ["/dev/rdisk/disk9:CONFIG=gdev,EXIST=YES,DEVTYPE=DISK,SHARE=NO:g1:\(wwid(cli.layout.sanDisks[8]))"])
-        #expect(try cli.withRegistry { _, guests in try guests.resources(of: "g1").map(\.location) } == ["/dev/rdisk/disk9"])
+        #expect(try cli.withRegistry { _, guests in try guests.resources(of: "g1").map { $0.location } } == ["/dev/rdisk/disk9"])
     }
 
     @Test func example11CreateAFileOfTwoGiB() throws {

@@ -69,9 +69,9 @@ final class CLIHost {
     }
 }
 
-func disk(_ path: String) -> GuestResource {
-    GuestResource(deviceType: "disk", adapterType: "avio_stor", storageType: "disk", location: path)
-}
+func disk(_ path: String) -> ResourceStatement {
+        ResourceStatement(deviceType: .disk, adapter: "avio_stor", storage: path.hasPrefix("/dev/") ? "disk" : "file", location: path)
+    }
 
 /// Runs a program, capturing stdout and stderr through files (no pipe can fill up).
 func runProcess(_ path: String, _ arguments: [String], environment: [String: String] = [:], directory: String? = nil)

@@ -149,11 +149,11 @@ import Testing
         try fixture.guests.createGuest(name: "g1")
         _ = try fixture.devices.add(.gdev, "/iso/hpux.iso", attribute: AttributeSetting(name: "USAGE", value: "DVD"))
         _ = try fixture.devices.modify(.gdev, "/iso/hpux.iso", AttributeSetting(name: "PRESERVE", value: "YES"))
-        let dvd = GuestResource(deviceType: "dvd", adapterType: "avio_stor", storageType: "file", location: "/iso/hpux.iso")
+        let dvd = ResourceStatement(deviceType: .dvd, adapter: "avio_stor", storage: "file", location: "/iso/hpux.iso")
         try fixture.guests.attach(dvd, to: "g1")
         try fixture.guests.detach(location: "/iso/hpux.iso", from: "g1")
         #expect(try fixture.entry("/iso/hpux.iso")?.dependents == [])
-        let other = GuestResource(deviceType: "dvd", adapterType: "avio_stor", storageType: "file", location: "/iso/other.iso")
+        let other = ResourceStatement(deviceType: .dvd, adapter: "avio_stor", storage: "file", location: "/iso/other.iso")
         try fixture.guests.attach(other, to: "g1")
         try fixture.guests.detach(location: "/iso/other.iso", from: "g1")
         #expect(try fixture.entry("/iso/other.iso") == nil)
@@ -183,7 +183,7 @@ import Testing
         let entry = try #require(try fixture.entry(new))
         #expect(entry.names == [new] && entry.dependents == ["g1"])
         #expect(entry.wwid == WWID(fixture.layout.sanDisks[2].wwid ?? ""))
-        #expect(try fixture.guests.resources(of: "g1").map(\.location) == [new])
+        #expect(try fixture.guests.resources(of: "g1").map { $0.location } == [new])
     }
 
     @Test func attributesAreValidatedByKind() throws {

@@ -30,8 +30,8 @@ final class Fixture {
         try devices.list(ListQuery(type: nil, filter: .entry(name))).first
     }
 
-    func disk(_ path: String) -> GuestResource {
-        GuestResource(deviceType: "disk", adapterType: "avio_stor", storageType: "disk", location: path)
+    func disk(_ path: String) -> ResourceStatement {
+        ResourceStatement(deviceType: .disk, adapter: "avio_stor", storage: path.hasPrefix("/dev/") ? "disk" : "file", location: path)
     }
 
     /// Every row of every table, as text, to prove a refused operation changed nothing.
