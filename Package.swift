@@ -15,6 +15,10 @@ let package = Package(
         .executable(name: "hpvmdevmgmt", targets: ["DevMgmt"]),
         .executable(name: "hpvmhostrdev", targets: ["HostRDev"]),
         .executable(name: "hpvm-demo-host", targets: ["HPVMDemo"]),
+        .executable(name: "hpvmcreate", targets: ["Create"]),
+        .executable(name: "hpvmmodify", targets: ["Modify"]),
+        .executable(name: "hpvmremove", targets: ["Remove"]),
+        .executable(name: "hpvmstatus", targets: ["Status"]),
         .library(name: "Registry", targets: ["Registry"]),
         .library(name: "Host", targets: ["Host"]),
     ],
@@ -36,6 +40,7 @@ let package = Package(
         ),
         .target(name: "HPVMTestSupport", dependencies: ["Host"], swiftSettings: strictSettings),
         .target(name: "HPVMCLI", dependencies: ["Registry", "Host"], swiftSettings: strictSettings),
+        .target(name: "GuestTools", dependencies: ["Registry", "HPVMCLI"], swiftSettings: strictSettings),
         .executableTarget(
             name: "DevMgmt",
             dependencies: ["Registry", "Host", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -44,6 +49,26 @@ let package = Package(
         .executableTarget(
             name: "HostRDev",
             dependencies: ["Registry", "Host", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "Create",
+            dependencies: ["Registry", "HPVMCLI", "GuestTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "Modify",
+            dependencies: ["Registry", "HPVMCLI", "GuestTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "Remove",
+            dependencies: ["Registry", "HPVMCLI", "GuestTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "Status",
+            dependencies: ["Registry", "HPVMCLI", "GuestTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
         .executableTarget(

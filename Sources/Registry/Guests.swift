@@ -46,6 +46,7 @@ public struct GuestChange: Sendable, Equatable {
     public var vcpus: Int?
     public var memoryMB: Int?
     public var label: String?
+    public var osType: String?
     public var newName: String?
     /// `-x` settings: runnable_status, modify_status, visible_status or register_status.
     public var status: [(String, Bool)] = []
@@ -54,14 +55,14 @@ public struct GuestChange: Sendable, Equatable {
 
     public static func == (lhs: GuestChange, rhs: GuestChange) -> Bool {
         lhs.add == rhs.add && lhs.delete == rhs.delete && lhs.modify == rhs.modify && lhs.vcpus == rhs.vcpus
-            && lhs.memoryMB == rhs.memoryMB && lhs.label == rhs.label && lhs.newName == rhs.newName
+            && lhs.memoryMB == rhs.memoryMB && lhs.label == rhs.label && lhs.newName == rhs.newName && lhs.osType == rhs.osType
             && lhs.status.map(\.0) == rhs.status.map(\.0) && lhs.status.map(\.1) == rhs.status.map(\.1)
     }
 
     /// Whether the change only re-enables modification, the one change a Not Modify guest accepts.
     var onlyReenables: Bool {
         add.isEmpty && delete.isEmpty && modify.isEmpty && vcpus == nil && memoryMB == nil && label == nil
-            && newName == nil && !status.isEmpty
+            && osType == nil && newName == nil && !status.isEmpty
             && status.allSatisfy { ($0.0 == "modify_status" || $0.0 == "register_status") && $0.1 }
     }
 }
@@ -231,6 +232,7 @@ public struct GuestRegistry: Sendable {
             if let vcpus = change.vcpus { sets.append("vcpus = ?"); arguments += [vcpus] }
             if let memory = change.memoryMB { sets.append("memoryMB = ?"); arguments += [memory] }
             if let label = change.label { sets.append("label = ?"); arguments += [label] }
+            if let osType = change.osType { sets.append("osType = ?"); arguments += [osType] }
             if let newName = change.newName {
                 if newName != name, try DeviceTable.guestExists(db, newName) {
                     throw RegistryError(.duplicate, "cannot rename \(name) to \(newName): a guest of that name exists.")

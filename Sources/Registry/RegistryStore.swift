@@ -140,6 +140,11 @@ public final class RegistryStore: Sendable {
         var attempt = 0
         while true {
             do {
+                // The common case in one statement: every migration is recorded already.
+                let applied = try? writer.writeWithoutTransaction { db in
+                    try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+                }
+                if let applied, Set(applied).isSuperset(of: RegistryMigrator.identifiers) { return }
                 if try writer.read({ try migrator.hasCompletedMigrations($0) }) { return }
                 try migrator.migrate(writer)
                 return

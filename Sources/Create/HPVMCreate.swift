@@ -1,0 +1,64 @@
+import ArgumentParser
+import GuestTools
+import HPVMCLI
+import Registry
+
+/// `hpvmcreate`: define a guest and its resources in the registry.
+@main
+struct HPVMCreate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hpvmcreate",
+        abstract: "Create a virtual machine (guest) with its resources.",
+        usage: "hpvmcreate -P vm-name [-a rsrc]... [-c number-vcpus] [-r amount] [-l vm-label] [-O os-type] [-V]",
+        discussion: "Resources: disk|dvd:scsi|avio_stor:[bus,device,target]:disk|lv|file|null:path and network:lan|avio_lan:[bus,device,mac]:vswitch:name. See hpvmcreate(8)."
+    )
+
+    @Option(name: .customShort("P"), help: ArgumentHelp("The new guest's name.", valueName: "vm-name"))
+    var name: String
+
+    @Option(name: .customShort("a"), help: ArgumentHelp("Add a resource (repeatable).", valueName: "rsrc"))
+    var add: [String] = []
+
+    @Option(name: .customShort("c"), help: ArgumentHelp("Number of virtual CPUs (1-128, default 1).", valueName: "number-vcpus"))
+    var vcpus: String?
+
+    @Option(name: .customShort("r"), help: ArgumentHelp("Memory, as a number followed by M or G (default 2G).", valueName: "amount"))
+    var memory: String?
+
+    @Option(name: .customShort("l"), help: ArgumentHelp("A descriptive label.", valueName: "vm-label"))
+    var label: String?
+
+    @Option(name: .customShort("O"), help: ArgumentHelp("The guest's operating system type (hpux, linux, windows, openvms).", valueName: "os-type"))
+    var osType: String?
+
+    @Flag(name: .customShort("V"), help: "Say what was created.")
+    var verbose = false
+
+    func run() throws {
+        var spec = GuestSpec(name: try GuestRules.name(name))
+        if let vcpus { spec.vcpus = try GuestRules.vcpus(vcpus) }
+        if let memory { spec.memoryMB = try GuestRules.memory(memory) }
+        if let label { spec.label = try GuestRules.label(label) }
+        if let osType { spec.osType = try GuestRules.osType(osType) }
+        spec.resources = try GuestCommand.statements(add)
+        let environment = try CommandEnvironment.current(name: "hpvmcreate")
+        let status = try GuestCommand.withGuests(environment) { guests -> GuestStatus? in
+            try guests.create(spec)
+            return try guests.status(spec.name).first
+        }
+        if verbose, let status {
+            Output.write("created guest \(status.guest.name), VM #\(status.guest.vmNumber)\n"
+                + status.resources.map { "  " + $0.description + "\n" }.joined())
+        }
+    }
+
+    static func main() {
+        GuestCommand.main("hpvmcreate", {
+            var command = try parseAsRoot()
+            try command.run()
+        }, usageError: { error in
+            let code = exitCode(for: error)
+            return (code == .success ? fullMessage(for: error) : message(for: error) + "\n" + usageString(), code.rawValue)
+        })
+    }
+}

@@ -1,0 +1,174 @@
+public import HPVMCLI
+public import Registry
+
+/// What the four guest commands share: opening the registry for one transaction, finding a guest
+/// by `-P` or `-p`, and printing `hpvmstatus`'s formats.
+public enum GuestCommand {
+    /// Opens the registry under the environment's root, runs `body`, and closes it.
+    ///
+    /// - Parameter readOnly: a registry that does not exist yet is read as an empty one.
+    public static func withGuests<T>(
+        _ environment: CommandEnvironment, readOnly: Bool = false, _ body: (GuestRegistry) throws -> T
+    ) throws -> T {
+        let store = readOnly && !RegistryStore.exists(at: environment.registryPath)
+            ? try RegistryStore.inMemory()
+            : try RegistryStore.open(at: environment.registryPath)
+        do {
+            let result = try body(GuestRegistry(store: store, root: environment.root, audit: environment.audit))
+            try store.close()
+            return result
+        } catch {
+            try? store.close()
+            throw error
+        }
+    }
+
+    /// The guest's name from `-P name` or `-p number`.
+    public static func guestName(_ guests: GuestRegistry, name: String?, number: Int?) throws -> String {
+        if let name { return try GuestRules.name(name) }
+        if let number {
+            guard let guest = try guests.guest(number: number) else {
+                throw RegistryError(.notFound, "no guest has VM number \(number).")
+            }
+            return guest.name
+        }
+        throw RegistryError(.badSpec, "give the guest with -P vm-name or -p vm-number.")
+    }
+
+    /// Parses `-a`/`-d`/`-m` statements.
+    public static func statements(_ texts: [String]) throws -> [ResourceStatement] {
+        try texts.map { try ResourceStatement.parse($0) }
+    }
+
+    /// Runs a guest command's `main`: checks raw arguments, runs, and turns errors into messages
+    /// that start with the command name and into the exit status of the man pages.
+    public static func main(_ name: String, _ body: () throws -> Void, usageError: (any Error) -> (String, Int32)?) {
+        if let (index, shown) = Arguments.firstInvalidUTF8() {
+            Output.error(name, "argument \(index) is not valid UTF-8: '\(shown)'.")
+            Output.exit(ExitStatus.usage)
+        }
+        do {
+            try body()
+        } catch let error as RegistryError {
+            Output.error(name, error.message)
+            Output.exit(ExitStatus.status(for: error))
+        } catch {
+            if let (message, status) = usageError(error) {
+                if status == 0 {
+                    Output.write(message + "\n")
+                } else {
+                    Output.error(name, message)
+                }
+                Output.exit(status)
+            }
+            Output.error(name, "\(error)")
+            Output.exit(ExitStatus.failure)
+        }
+    }
+}
+
+/// `hpvmstatus`'s output formats.
+public enum StatusFormat {
+    /// The table of every guest.
+    public static func table(_ statuses: [GuestStatus]) -> String {
+        var lines = [
+            "[Virtual Machines]",
+            pad("Virtual Machine Name", 20) + " " + lpad("VM #", 5) + " " + pad("OS Type", 7) + " " + pad("State", 9) + " "
+                + lpad("#VCPUs", 6) + " " + lpad("#Devs", 5) + " " + lpad("#Nets", 5) + " " + lpad("Memory", 8),
+            [20, 5, 7, 9, 6, 5, 5, 8].map { String(repeating: "=", count: $0) }.joined(separator: " "),
+        ]
+        for status in statuses {
+            let guest = status.guest
+            let nets = status.resources.filter { $0.deviceType == .network }.count
+            lines.append(
+                pad(guest.name, 20) + " " + lpad(String(guest.vmNumber), 5) + " " + pad(guest.osType ?? "UNKNOWN", 7) + " "
+                    + pad(guest.state, 9) + " " + lpad(String(guest.vcpus), 6) + " "
+                    + lpad(String(status.resources.count - nets), 5) + " " + lpad(String(nets), 5) + " "
+                    + lpad(memory(guest.memoryMB), 8))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One guest in detail (`-P`), with its status switches under `-V`.
+    public static func details(_ status: GuestStatus, verbose: Bool) -> String {
+        let guest = status.guest
+        var lines = [
+            "[Virtual Machine Details]",
+            "Virtual Machine Name: \(guest.name)",
+            "VM #:                 \(guest.vmNumber)",
+            "OS Type:              \(guest.osType ?? "UNKNOWN")",
+            "State:                \(guest.state)",
+            "Label:                \(guest.label ?? "")",
+            "#VCPUs:               \(guest.vcpus)",
+            "Memory:               \(memory(guest.memoryMB))",
+        ]
+        if verbose {
+            lines += [
+                "",
+                "[Runnable Status Details]",
+                "Runnable status:      \(guest.runnable ? "Runnable" : "Not Runnable")",
+                "Modify status:        \(guest.modifiable ? "Modify" : "Not Modify")",
+                "Visible status:       \(guest.visible ? "Visible" : "Not Visible")",
+                "Status set by:        \(guest.statusSetBy ?? "-")",
+                "Migration:            \(guest.migrationLock ?? "-")",
+            ]
+        }
+        lines += ["", "[Devices]"] + status.resources.map(\.description)
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The machine format (`-M`): one colon-separated line per guest. Fields, counting from 0:
+    /// name, VM number, OS type, runnable, modify, visible (YES/NO), vCPUs, memory in MB, storage
+    /// devices, networks, state (`On`/`Off`, index 10), boot (`Manual`, index 11), label.
+    public static func machine(_ statuses: [GuestStatus]) -> String {
+        statuses.map { status in
+            let guest = status.guest
+            let nets = status.resources.filter { $0.deviceType == .network }.count
+            return [
+                guest.name, String(guest.vmNumber), guest.osType ?? "UNKNOWN", yes(guest.runnable), yes(guest.modifiable),
+                yes(guest.visible), String(guest.vcpus), String(guest.memoryMB), String(status.resources.count - nets),
+                String(nets), "Off", "Manual", guest.label ?? "",
+            ].joined(separator: ":") + "\n"
+        }.joined()
+    }
+
+    /// The guests as a JSON array.
+    public static func json(_ statuses: [GuestStatus]) -> String {
+        "[" + statuses.map { status in
+            let g = status.guest
+            return "{\"name\":\(quote(g.name)),\"vmNumber\":\(g.vmNumber),\"osType\":\(g.osType.map(quote) ?? "null"),"
+                + "\"state\":\(quote(g.state)),\"runnable\":\(g.runnable),\"modifiable\":\(g.modifiable),\"visible\":\(g.visible),"
+                + "\"vcpus\":\(g.vcpus),\"memoryMB\":\(g.memoryMB),\"label\":\(g.label.map(quote) ?? "null"),"
+                + "\"resources\":[" + status.resources.map { quote($0.description) }.joined(separator: ",") + "]}"
+        }.joined(separator: ",\n") + "]\n"
+    }
+
+    static func yes(_ value: Bool) -> String { value ? "YES" : "NO" }
+
+    static func memory(_ mb: Int) -> String { mb % 1024 == 0 ? "\(mb / 1024) GB" : "\(mb) MB" }
+
+    static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }
+
+    static func lpad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+    }
+
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            default:
+                if scalar.value < 0x20 { out += "\\u00" + String(scalar.value, radix: 16).leftPadded(2) } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out + "\""
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
