@@ -7,6 +7,8 @@
 #   b  `hpvmdevmgmt -l all` over 100,000 entries vs `sqlite3` printing the same lines
 #   c  `hpvmdevmgmt -I` on a host root with 10,000 SAN disks (target: under 2 s)
 #   d  8 processes adding 500 entries each in parallel: all 4,000 present, zero errors
+#   e  `hpvmstatus` over 10,000 guests with 8 resources each vs `sqlite3` printing the same table
+#   f  `hpvmcreate` of one more guest (8 resources) into that registry vs `sqlite3` doing its inserts
 #
 # Needs root or sudo only to install hyperfine and sqlite3 when they are missing.
 set -euo pipefail
@@ -23,7 +25,7 @@ bin="$(swift build "${flags[@]}" --show-bin-path)"
 views="$PWD/schema/audit.sql"
 work="$(mktemp -d /tmp/hpvm-bench.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
-which=("${@:-a b c d}")
+which=("${@:-a b c d e f}")
 which=(${which[*]})
 
 machine() {
@@ -165,6 +167,99 @@ bench_d() {
     echo "wall: $(awk -v n=$((end - start)) 'BEGIN {printf "%.1f s", n / 1e9}'), entries present: $present of 4000, failed commands: $errors, audit rows: $audit"
     [ -s "$work/d-errors.txt" ] && { echo "stderr:"; head -5 "$work/d-errors.txt"; }
     true
+}
+
+# 10,000 guests with 8 resources each (6 disks, a DVD, a network), as hpvmcreate records them.
+guest_registry() {
+    local root="$1" db
+    db="$(new_registry "$root")"
+    sqlite3 "$db" "
+BEGIN IMMEDIATE;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)
+INSERT INTO guest (name, vmNumber, label, osType, vcpus, memoryMB, createdAt, updatedAt)
+SELECT 'guest' || printf('%05d', i), i, 'bench guest ' || i, CASE i % 3 WHEN 0 THEN 'HPUX' WHEN 1 THEN 'LINUX' ELSE 'WINDOWS' END,
+       1 + i % 4, 1024 * (1 + i % 8), 'bench', 'bench' FROM n;
+WITH RECURSIVE k(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM k WHERE j < 7)
+INSERT INTO guestResource (guestId, position, deviceType, adapterType, bus, device, target, mac, storageType, location)
+SELECT g.id, k.j, CASE k.j WHEN 6 THEN 'dvd' WHEN 7 THEN 'network' ELSE 'disk' END,
+       CASE k.j WHEN 7 THEN 'avio_lan' ELSE 'avio_stor' END, 0, CASE k.j WHEN 7 THEN 1 ELSE 0 END,
+       CASE k.j WHEN 7 THEN NULL ELSE k.j END, CASE k.j WHEN 7 THEN printf('02%010x', g.id) END,
+       CASE k.j WHEN 6 THEN 'file' WHEN 7 THEN 'vswitch' ELSE 'file' END,
+       CASE k.j WHEN 6 THEN '/iso/hpux.iso' WHEN 7 THEN 'vsw1' ELSE '/hpvm/disks/' || g.name || '-' || k.j || '.img' END
+FROM guest g, k;
+COMMIT;"
+    echo "$db"
+}
+
+bench_e() {
+    echo "## (e) hpvmstatus over 10,000 guests x 8 resources vs sqlite3"
+    local root="$work/e" db
+    db="$(guest_registry "$root")"
+    local table="SELECT '[Virtual Machines]'
+UNION ALL SELECT 'Virtual Machine Name  VM # OS Type State     #VCPUs #Devs #Nets   Memory'
+UNION ALL SELECT '==================== ===== ======= ========= ====== ===== ===== ========'
+UNION ALL SELECT * FROM (SELECT printf('%-20s %5d %-7s %-9s %6d %5d %5d %8s', g.name, g.vmNumber, coalesce(g.osType, 'UNKNOWN'),
+  CASE g.runnable WHEN 1 THEN 'Off' ELSE 'Off (NR)' END, g.vcpus,
+  (SELECT count(*) FROM guestResource r WHERE r.guestId = g.id AND r.deviceType != 'network'),
+  (SELECT count(*) FROM guestResource r WHERE r.guestId = g.id AND r.deviceType = 'network'),
+  CASE WHEN g.memoryMB % 1024 = 0 THEN (g.memoryMB / 1024) || ' GB' ELSE g.memoryMB || ' MB' END)
+  FROM guest g ORDER BY g.name);"
+    HPVM_ROOT="$root" "$bin/hpvmstatus" > "$work/e-ours.txt"
+    sqlite3 -readonly "$db" "$table" > "$work/e-sqlite.txt"
+    cmp "$work/e-ours.txt" "$work/e-sqlite.txt"
+    HPVM_ROOT="$root" hyperfine -N --warmup 2 --runs "${RUNS_E:-20}" --export-csv "$work/e.csv" \
+        -n "hpvmstatus" -n "sqlite3 table" \
+        "$bin/hpvmstatus" "sqlite3 -readonly $db \"$table\"" >&2
+    local ours theirs
+    ours="$(mean "$work/e.csv" 0)"
+    theirs="$(mean "$work/e.csv" 1)"
+    echo "guests: $(sqlite3 "$db" 'SELECT count(*) FROM guest'), resources: $(sqlite3 "$db" 'SELECT count(*) FROM guestResource'), identical output: yes ($(wc -l < "$work/e-ours.txt") lines)"
+    echo "hpvmstatus: $(ms "$ours")   sqlite3: $(ms "$theirs")   ratio: $(ratio "$ours" "$theirs")x (target <= 2x)"
+}
+
+bench_f() {
+    echo "## (f) hpvmcreate of one more guest (8 resources) into the 10,000-guest registry vs sqlite3"
+    local root="$work/f" db copy
+    db="$(guest_registry "$root")"
+    mkdir -p "$root/hpvm/disks" "$root/iso" "$root/sys/class/net/vsw1/bridge"
+    for j in 0 1 2 3 4 5; do : > "$root/hpvm/disks/new-$j.img"; done
+    : > "$root/iso/new.iso"
+    copy="$work/f-sqlite.sqlite"
+    cp "$db" "$copy"
+    local args=(-P newguest -c 2 -r 4G -O linux)
+    for j in 0 1 2 3 4 5; do args+=(-a "disk:avio_stor::file:/hpvm/disks/new-$j.img"); done
+    args+=(-a dvd:avio_stor::file:/iso/new.iso -a network:avio_lan::vswitch:vsw1)
+    # The sqlite3 side writes what hpvmcreate writes: the guest, 8 resources, 8 device entries with
+    # name, SHARE attribute and dependent, and the audit rows, in one BEGIN IMMEDIATE transaction.
+    local sql="PRAGMA foreign_keys = ON; BEGIN IMMEDIATE;
+INSERT INTO guest (name, vmNumber, osType, vcpus, memoryMB, createdAt, updatedAt)
+  VALUES ('newguest', (SELECT max(vmNumber) + 1 FROM guest), 'LINUX', 2, 4096, strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ'));
+WITH RECURSIVE k(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM k WHERE j < 7),
+  r(j, loc, kind) AS (SELECT j, CASE j WHEN 6 THEN '/iso/new.iso' WHEN 7 THEN 'vsw1' ELSE '/hpvm/disks/new-' || j || '.img' END,
+                             CASE j WHEN 7 THEN 'VSWITCH' ELSE 'FILE' END FROM k)
+INSERT INTO device (type, name, devType, exist, identityKey, resolvedPath, createdAt, updatedAt)
+  SELECT 'gdev', loc, kind, 1, 'path:' || loc, loc, 'now', 'now' FROM r;
+INSERT INTO deviceName (deviceId, name, position) SELECT id, name, 0 FROM device WHERE createdAt = 'now';
+INSERT INTO deviceAttribute (deviceId, name, value) SELECT id, 'SHARE', CASE devType WHEN 'VSWITCH' THEN 'YES' ELSE 'NO' END FROM device WHERE createdAt = 'now';
+INSERT INTO dependent (deviceId, name) SELECT id, 'newguest' FROM device WHERE createdAt = 'now';
+INSERT INTO guestResource (guestId, position, deviceType, adapterType, bus, device, target, mac, storageType, location)
+  SELECT (SELECT id FROM guest WHERE name = 'newguest'), d.id - (SELECT min(id) FROM device WHERE createdAt = 'now'),
+         CASE d.devType WHEN 'VSWITCH' THEN 'network' ELSE 'disk' END, 'avio_stor', 0, 0, 0, NULL, 'file', d.name
+  FROM device d WHERE createdAt = 'now';
+INSERT INTO auditLog (at, user, command, action, object, change, prevHash, hash)
+  SELECT strftime('%Y-%m-%dT%H:%M:%fZ'), 'root', 'sqlite3', 'attach', name, '{}', '0', hex(randomblob(32)) FROM device WHERE createdAt = 'now';
+UPDATE device SET createdAt = 'then' WHERE createdAt = 'now';
+COMMIT;"
+    HPVM_ROOT="$root" hyperfine -N --warmup 3 --runs "${RUNS_F:-40}" --export-csv "$work/f.csv" \
+        -n "hpvmcreate" -n "sqlite3 inserts" \
+        --prepare "sh -c '\"$bin/hpvmremove\" -Q -P newguest >/dev/null 2>&1; true'" \
+        "$bin/hpvmcreate ${args[*]}" \
+        --prepare "sqlite3 $copy \"PRAGMA foreign_keys = ON; DELETE FROM guest WHERE name = 'newguest'; DELETE FROM device WHERE createdAt = 'then';\"" \
+        "sqlite3 $copy \"$sql\"" >&2
+    local ours theirs
+    ours="$(mean "$work/f.csv" 0)"
+    theirs="$(mean "$work/f.csv" 1)"
+    echo "hpvmcreate: $(ms "$ours")   sqlite3: $(ms "$theirs")   ratio: $(ratio "$ours" "$theirs")x (target <= 2x)"
 }
 
 machine

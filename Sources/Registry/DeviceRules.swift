@@ -16,7 +16,8 @@ struct DeviceRules {
     /// How a registered entry relates to a device.
     func describe(_ entry: DeviceEntry, for identity: StorageIdentity) -> String {
         let named = "\(entry.type.rawValue) entry \(Display.safe(entry.name))"
-        if entry.names.contains(identity.path) { return named }
+        if identity.path == entry.name { return named }
+        if entry.names.contains(identity.path) { return "an alias of \(named)" }
         if let wwid = identity.wwid, entry.identityKey == "wwid:" + wwid.normalized {
             return "the same device (WWID \(wwid)) as \(named)"
         }
