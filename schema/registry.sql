@@ -112,7 +112,11 @@ CREATE INDEX auditLog_object ON auditLog(object);
 
 CREATE INDEX dependent_name ON dependent(name);
 
+CREATE INDEX deviceAttribute_name ON deviceAttribute(name, value);
+
 CREATE INDEX deviceName_deviceId ON deviceName(deviceId, position);
+
+CREATE INDEX device_containerKey ON device(containerKey) WHERE containerKey IS NOT NULL;
 
 CREATE INDEX device_identityKey ON device(identityKey);
 
@@ -121,6 +125,8 @@ CREATE INDEX device_type ON device(type);
 CREATE INDEX device_wwid ON device(wwid);
 
 CREATE INDEX guestResource_location ON guestResource(location);
+
+CREATE INDEX guestResource_mac ON guestResource(mac) WHERE mac IS NOT NULL;
 
 CREATE INDEX migrationJournal_migrationId ON migrationJournal(migrationId);
 

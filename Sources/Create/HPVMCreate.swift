@@ -44,7 +44,7 @@ struct HPVMCreate: ParsableCommand {
         let environment = try CommandEnvironment.current(name: "hpvmcreate")
         let status = try GuestCommand.withGuests(environment) { guests -> GuestStatus? in
             try guests.create(spec)
-            return try guests.status(spec.name).first
+            return verbose ? try guests.status(spec.name).first : nil
         }
         if verbose, let status {
             Output.write("created guest \(status.guest.name), VM #\(status.guest.vmNumber)\n"

@@ -70,21 +70,20 @@ public enum GuestCommand {
 /// `hpvmstatus`'s output formats.
 public enum StatusFormat {
     /// The table of every guest.
-    public static func table(_ statuses: [GuestStatus]) -> String {
+    public static func table(_ summaries: [GuestSummary]) -> String {
         var lines = [
             "[Virtual Machines]",
             pad("Virtual Machine Name", 20) + " " + lpad("VM #", 5) + " " + pad("OS Type", 7) + " " + pad("State", 9) + " "
                 + lpad("#VCPUs", 6) + " " + lpad("#Devs", 5) + " " + lpad("#Nets", 5) + " " + lpad("Memory", 8),
             [20, 5, 7, 9, 6, 5, 5, 8].map { String(repeating: "=", count: $0) }.joined(separator: " "),
         ]
-        for status in statuses {
-            let guest = status.guest
-            let nets = status.resources.filter { $0.deviceType == .network }.count
+        lines.reserveCapacity(summaries.count + 3)
+        for summary in summaries {
+            let guest = summary.guest
             lines.append(
                 pad(guest.name, 20) + " " + lpad(String(guest.vmNumber), 5) + " " + pad(guest.osType ?? "UNKNOWN", 7) + " "
-                    + pad(guest.state, 9) + " " + lpad(String(guest.vcpus), 6) + " "
-                    + lpad(String(status.resources.count - nets), 5) + " " + lpad(String(nets), 5) + " "
-                    + lpad(memory(guest.memoryMB), 8))
+                    + pad(guest.state, 9) + " " + lpad(String(guest.vcpus), 6) + " " + lpad(String(summary.devices), 5) + " "
+                    + lpad(String(summary.networks), 5) + " " + lpad(memory(guest.memoryMB), 8))
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -120,14 +119,13 @@ public enum StatusFormat {
     /// The machine format (`-M`): one colon-separated line per guest. Fields, counting from 0:
     /// name, VM number, OS type, runnable, modify, visible (YES/NO), vCPUs, memory in MB, storage
     /// devices, networks, state (`On`/`Off`, index 10), boot (`Manual`, index 11), label.
-    public static func machine(_ statuses: [GuestStatus]) -> String {
-        statuses.map { status in
-            let guest = status.guest
-            let nets = status.resources.filter { $0.deviceType == .network }.count
+    public static func machine(_ summaries: [GuestSummary]) -> String {
+        summaries.map { summary in
+            let guest = summary.guest
             return [
                 guest.name, String(guest.vmNumber), guest.osType ?? "UNKNOWN", yes(guest.runnable), yes(guest.modifiable),
-                yes(guest.visible), String(guest.vcpus), String(guest.memoryMB), String(status.resources.count - nets),
-                String(nets), "Off", "Manual", guest.label ?? "",
+                yes(guest.visible), String(guest.vcpus), String(guest.memoryMB), String(summary.devices),
+                String(summary.networks), "Off", "Manual", guest.label ?? "",
             ].joined(separator: ":") + "\n"
         }.joined()
     }

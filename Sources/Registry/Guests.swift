@@ -26,6 +26,19 @@ public struct GuestStatus: Sendable, Equatable {
     public let resources: [ResourceStatement]
 }
 
+/// A guest with the number of its storage devices and networks, for the `hpvmstatus` table.
+public struct GuestSummary: Sendable, Equatable {
+    public let guest: Guest
+    public let devices: Int
+    public let networks: Int
+
+    public init(guest: Guest, devices: Int, networks: Int) {
+        self.guest = guest
+        self.devices = devices
+        self.networks = networks
+    }
+}
+
 /// What `hpvmcreate` makes.
 public struct GuestSpec: Sendable, Equatable {
     public var name: String
@@ -153,10 +166,7 @@ public struct GuestRegistry: Sendable {
             if try DeviceTable.guestExists(db, name) {
                 throw RegistryError(.duplicate, "a guest named \(name) already exists.")
             }
-            let number = try db.fetchOne(Int.self, sql: """
-                    SELECT min(n) FROM (SELECT 1 AS n UNION ALL SELECT vmNumber + 1 FROM guest) AS c
-                    WHERE n NOT IN (SELECT vmNumber FROM guest)
-                    """) ?? 1
+            let number = try Self.freeVMNumber(db)
             let now = audit.now()
             try db.run(sql: """
                     INSERT INTO guest (name, vmNumber, label, osType, vcpus, memoryMB, createdAt, updatedAt)
@@ -178,6 +188,21 @@ public struct GuestRegistry: Sendable {
     @discardableResult
     public func createGuest(name: String) throws(RegistryError) -> Guest {
         try create(GuestSpec(name: name))
+    }
+
+    /// The lowest free VM number: the next one when numbers 1…n are all taken (one index look-up),
+    /// otherwise the first gap.
+    static func freeVMNumber(_ db: Database) throws -> Int {
+        let row = try db.row(sql: "SELECT count(*) AS n, coalesce(max(vmNumber), 0) AS top FROM guest")
+        let count: Int = row?["n"] ?? 0
+        let top: Int = row?["top"] ?? 0
+        if count == top { return top + 1 }
+        return try db.fetchOne(
+            Int.self,
+            sql: """
+                SELECT min(n) FROM (SELECT 1 AS n UNION ALL SELECT vmNumber + 1 FROM guest) AS c
+                WHERE n NOT IN (SELECT vmNumber FROM guest)
+                """) ?? top + 1
     }
 
     // MARK: - Modify
@@ -303,6 +328,25 @@ public struct GuestRegistry: Sendable {
                 resources[row["guestId"], default: []].append(Self.statement(row))
             }
             return guests.map { GuestStatus(guest: $0, resources: resources[$0.id] ?? []) }
+        }
+    }
+
+    /// Every guest with the number of its storage devices and networks, ordered by name: what the
+    /// `hpvmstatus` table and `-M` need, counted by SQLite.
+    public func summaries() throws(RegistryError) -> [GuestSummary] {
+        try store.read { db in
+            var result: [GuestSummary] = []
+            let cursor = try db.rowCursor(
+                sql: """
+                    SELECT g.*,
+                           (SELECT count(*) FROM guestResource r WHERE r.guestId = g.id AND r.deviceType != 'network') AS devices,
+                           (SELECT count(*) FROM guestResource r WHERE r.guestId = g.id AND r.deviceType = 'network') AS networks
+                    FROM guest g ORDER BY g.name
+                    """)
+            while let row = try cursor.next() {
+                result.append(GuestSummary(guest: Self.guest(row), devices: row["devices"], networks: row["networks"]))
+            }
+            return result
         }
     }
 

@@ -39,24 +39,24 @@ struct HPVMStatus: ParsableCommand {
 
     func run() throws {
         let environment = try CommandEnvironment.current(name: "hpvmstatus")
-        let statuses = try GuestCommand.withGuests(environment, readOnly: true) { guests -> [GuestStatus] in
-            if name == nil && number == nil { return try guests.status() }
+        let one = name != nil || number != nil
+        let text = try GuestCommand.withGuests(environment, readOnly: true) { guests -> String in
+            if !one && !json {
+                let summaries = try guests.summaries()
+                return machine ? StatusFormat.machine(summaries) : StatusFormat.table(summaries)
+            }
+            if !one { return StatusFormat.json(try guests.status()) }
             let guest = try GuestCommand.guestName(guests, name: name, number: number)
-            let found = try guests.status(guest)
-            guard !found.isEmpty else { throw RegistryError(.notFound, "no guest named \(guest).") }
-            return found
-        }
-        let text: String
-        if statements {
-            text = statuses[0].resources.map { $0.description + "\n" }.joined()
-        } else if machine {
-            text = StatusFormat.machine(statuses)
-        } else if json {
-            text = StatusFormat.json(statuses)
-        } else if name != nil || number != nil {
-            text = StatusFormat.details(statuses[0], verbose: verbose)
-        } else {
-            text = StatusFormat.table(statuses)
+            guard let status = try guests.status(guest).first else { throw RegistryError(.notFound, "no guest named \(guest).") }
+            if statements { return status.resources.map { $0.description + "\n" }.joined() }
+            if machine {
+                let summary = GuestSummary(
+                    guest: status.guest, devices: status.resources.filter { $0.deviceType != .network }.count,
+                    networks: status.resources.filter { $0.deviceType == .network }.count)
+                return StatusFormat.machine([summary])
+            }
+            if json { return StatusFormat.json([status]) }
+            return StatusFormat.details(status, verbose: verbose)
         }
         Output.write(text)
     }
