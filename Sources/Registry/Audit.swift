@@ -102,6 +102,25 @@ enum AuditLog {
             arguments: [at, context.user, context.command, action, object, change, prev, hash])
     }
 
+    /// Appends several changes in order, chained in memory: one look-up of the last hash for all.
+    static func append(_ db: Database, _ context: AuditContext, rows: [(action: String, object: String, change: String)]) throws {
+        guard !rows.isEmpty else { return }
+        var prev = try db.fetchOne(String.self, sql: "SELECT hash FROM auditLog ORDER BY id DESC LIMIT 1") ?? genesis
+        for row in rows {
+            let at = context.now()
+            let hash = digest(
+                prevHash: prev, at: at, user: context.user, command: context.command, action: row.action, object: row.object,
+                change: row.change)
+            try db.run(
+                sql: """
+                    INSERT INTO auditLog (at, user, command, action, object, change, prevHash, hash)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [at, context.user, context.command, row.action, row.object, row.change, prev, hash])
+            prev = hash
+        }
+    }
+
     static func digest(
         prevHash: String, at: String, user: String, command: String, action: String, object: String, change: String
     ) -> String {

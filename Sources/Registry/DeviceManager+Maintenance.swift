@@ -33,6 +33,7 @@ extension DeviceManager {
             let now = audit.now()
             let known = Set(try db.fetchAll(String.self, sql: "SELECT name FROM deviceName"))
             var taken = known
+            var auditRows: [(String, String, String)] = []
             for entry in try DeviceTable.entries(db) {
                 report.checked += 1
                 let identity = rules.inventory.identify(entry.name, scan: scan)
@@ -54,9 +55,12 @@ extension DeviceManager {
                     report.existChanged.append(entry.name)
                     changes.append(#""EXIST":"\#(identity.exists ? "YES" : "NO")""#)
                 }
-                if identity.exists && !mismatch {
-                    let key = wwid.map { entry.ignoreWWID ? identity.key(ignoringWWID: true) : "wwid:" + $0.normalized }
-                        ?? identity.key(ignoringWWID: entry.ignoreWWID)
+                let key = wwid.map { entry.ignoreWWID ? identity.key(ignoringWWID: true) : "wwid:" + $0.normalized }
+                    ?? identity.key(ignoringWWID: entry.ignoreWWID)
+                let unchanged = entry.exists && entry.devType == identity.kind && entry.wwid == wwid && entry.identityKey == key
+                    && entry.containerKey == identity.containerKey && entry.transport == identity.transport?.rawValue
+                    && entry.resolvedPath == identity.resolvedPath
+                if identity.exists && !mismatch && !unchanged {
                     try db.run(sql: """
                             UPDATE device SET devType = ?, exist = 1, wwid = ?, identityKey = ?, containerKey = ?,
                                               transport = ?, resolvedPath = ? WHERE id = ?
@@ -93,10 +97,10 @@ extension DeviceManager {
                 if names != entry.names { try DeviceTable.setNames(db, id: entry.id, names: names) }
                 if !changes.isEmpty {
                     try DeviceTable.touch(db, id: entry.id, now: now)
-                    try AuditLog.append(
-                        db, audit, action: "rescan", object: entry.name, change: "{" + changes.joined(separator: ",") + "}")
+                    auditRows.append(("rescan", entry.name, "{" + changes.joined(separator: ",") + "}"))
                 }
             }
+            try AuditLog.append(db, audit, rows: auditRows)
             return report
         }
     }

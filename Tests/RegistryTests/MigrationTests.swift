@@ -1,0 +1,30 @@
+import GRDB
+import Testing
+@testable import Registry
+
+@Suite struct MigrationTests {
+    @Test func aRegistryFromTheFirstSchemaKeepsItsDataWhenMigrated() throws {
+        // Given a registry at migration 0001 holding an entry, a guest and an audit row
+        let queue = try DatabaseQueue()
+        try RegistryMigrator.migrator.migrate(queue, upTo: M0001CreateRegistry.identifier)
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO device (type, name, devType, exist, identityKey, createdAt, updatedAt)
+                    VALUES ('rdev', '/dev/sdb', 'DISK', 1, 'dev:sdb', 't', 't');
+                    INSERT INTO deviceName (deviceId, name, position) VALUES (1, '/dev/sdb', 0);
+                    INSERT INTO guest (name, vmNumber, createdAt, updatedAt) VALUES ('g1', 1, 't', 't');
+                    INSERT INTO guestResource (guestId, position, deviceType, adapterType, mac, storageType, location)
+                    VALUES (1, 0, 'network', 'avio_lan', '02aabbccddee', 'vswitch', 'vsw1');
+                    """)
+        }
+        // When the store opens it
+        let store = try RegistryStore(queue, path: nil)
+        // Then every migration is applied and the data survived
+        let applied = try queue.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }
+        #expect(applied == RegistryMigrator.identifiers)
+        #expect(try store.stringsForTesting("SELECT name FROM device") == ["/dev/sdb"])
+        #expect(try store.stringsForTesting("SELECT mac FROM guestResource") == ["02aabbccddee"])
+        #expect(try store.stringsForTesting("SELECT name FROM sqlite_master WHERE name = 'guestResource_mac'") == ["guestResource_mac"])
+    }
+}
