@@ -84,7 +84,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DevMgmtTests",
-            dependencies: ["DevMgmt", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["DevMgmt", "Create", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -35,6 +35,16 @@ struct HPVMCreate: ParsableCommand {
     var verbose = false
 
     func run() throws {
+        try Self.create(name: name, add: add, vcpus: vcpus, memory: memory, label: label, osType: osType, verbose: verbose)
+    }
+
+    /// The command lines `main` reads without ArgumentParser.
+    static let quick = QuickArguments(
+        valued: ["-P": false, "-a": true, "-c": false, "-r": false, "-l": false, "-O": false], flags: ["-V"])
+
+    static func create(
+        name: String, add: [String], vcpus: String?, memory: String?, label: String?, osType: String?, verbose: Bool
+    ) throws {
         var spec = GuestSpec(name: try GuestRules.name(name))
         if let vcpus { spec.vcpus = try GuestRules.vcpus(vcpus) }
         if let memory { spec.memoryMB = try GuestRules.memory(memory) }
@@ -54,6 +64,12 @@ struct HPVMCreate: ParsableCommand {
 
     static func main() {
         GuestCommand.main("hpvmcreate", {
+            if let quick = quick.read(Array(CommandLine.arguments.dropFirst())), let name = quick["-P"]?.first {
+                try create(
+                    name: name, add: quick["-a"] ?? [], vcpus: quick["-c"]?.first, memory: quick["-r"]?.first,
+                    label: quick["-l"]?.first, osType: quick["-O"]?.first, verbose: quick["-V"] != nil)
+                return
+            }
             var command = try parseAsRoot()
             try command.run()
         }, usageError: { error in
