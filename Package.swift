@@ -29,6 +29,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "Host", swiftSettings: strictSettings),
+        .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
+        .target(name: "SSH", dependencies: ["CLibSSH2"], swiftSettings: strictSettings),
         .target(
             name: "Registry",
             dependencies: [
@@ -76,6 +78,7 @@ let package = Package(
             dependencies: ["HPVMTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "SSHTests", dependencies: ["SSH"], swiftSettings: strictSettings),
         .testTarget(name: "HostTests", dependencies: ["Host", "HPVMTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "RegistryTests",
