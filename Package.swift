@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "hpvmmodify", targets: ["Modify"]),
         .executable(name: "hpvmremove", targets: ["Remove"]),
         .executable(name: "hpvmstatus", targets: ["Status"]),
+        .executable(name: "hpvmmigrate", targets: ["Migrate"]),
         .library(name: "Registry", targets: ["Registry"]),
         .library(name: "Host", targets: ["Host"]),
     ],
@@ -31,6 +32,7 @@ let package = Package(
         .target(name: "Host", swiftSettings: strictSettings),
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
         .target(name: "SSH", dependencies: ["CLibSSH2"], swiftSettings: strictSettings),
+        .target(name: "Migration", dependencies: ["Registry", "Host", "SSH"], swiftSettings: strictSettings),
         .target(
             name: "Registry",
             dependencies: [
@@ -71,6 +73,14 @@ let package = Package(
         .executableTarget(
             name: "Status",
             dependencies: ["Registry", "HPVMCLI", "GuestTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "Migrate",
+            dependencies: [
+                "Registry", "HPVMCLI", "GuestTools", "Migration", "SSH",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strictSettings
         ),
         .executableTarget(

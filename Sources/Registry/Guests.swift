@@ -431,7 +431,7 @@ public struct GuestRegistry: Sendable {
 
     /// Every rule of DESIGN.md §4 for one new resource, then the address, the gdev entry, the
     /// dependent and the resource row.
-    private func attach(_ statement: ResourceStatement, to guest: inout Guest, _ db: Database) throws {
+    func attach(_ statement: ResourceStatement, to guest: inout Guest, _ db: Database) throws {
         let location = statement.location
         let identity = rules.inventory.identify(location)
         let shown = Display.safe(statement.description)

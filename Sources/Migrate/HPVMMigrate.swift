@@ -1,0 +1,202 @@
+import ArgumentParser
+import GuestTools
+import HPVMCLI
+import Migration
+import Registry
+import SSH
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `hpvmmigrate`: move a guest to another VM host (offline), never runnable on both.
+@main
+struct HPVMMigrate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hpvmmigrate",
+        abstract: "Migrate a guest to another VM host after proving that host can run it.",
+        usage: """
+            hpvmmigrate {-P vm-name | -p vm-number} -h target-host [-N new-vm-name] [-l vm-label] [-c number-vcpus]
+                        [-r amount] [-m rsrc]... [-t] [-D] [-s [--json]] [-F] [-q]
+              hpvmmigrate --recover [-P vm-name]
+              hpvmmigrate -v | -H
+            """,
+        discussion: "SSH: HPVM_SSH_USER, HPVM_SSH_PORT, HPVM_SSH_IDENTITY, HPVM_SSH_KNOWN_HOSTS, HPVM_REMOTE_COMMAND. See hpvmmigrate(8).",
+        helpNames: [.customShort("H"), .long]
+    )
+
+    @Option(name: .customShort("P"), help: ArgumentHelp("The guest's name.", valueName: "vm-name"))
+    var name: String?
+
+    @Option(name: .customShort("p"), help: ArgumentHelp("The guest's VM number.", valueName: "vm-number"))
+    var number: Int?
+
+    @Option(name: .customShort("h"), help: ArgumentHelp("The target VM host (name or address).", valueName: "target-host"))
+    var host: String?
+
+    @Option(name: .customShort("N"), help: ArgumentHelp("The guest's name on the target.", valueName: "new-vm-name"))
+    var newName: String?
+
+    @Option(name: .customShort("l"), help: ArgumentHelp("The label on the target.", valueName: "vm-label"))
+    var label: String?
+
+    @Option(name: .customShort("c"), help: ArgumentHelp("vCPUs on the target.", valueName: "number-vcpus"))
+    var vcpus: String?
+
+    @Option(name: .customShort("r"), help: ArgumentHelp("Memory on the target (M or G).", valueName: "amount"))
+    var memory: String?
+
+    @Option(name: .customShort("m"), help: ArgumentHelp("The target-side statement for the device at the same guest address (repeatable).", valueName: "rsrc"))
+    var storage: [String] = []
+
+    @Flag(name: .customShort("C"), help: "Copy the -m devices' data to the target (not in this release).")
+    var copy = false
+
+    @Flag(name: .customShort("t"), help: "Translate device paths: use the target path that has each LUN's WWID.")
+    var translate = false
+
+    @Flag(name: .customShort("D"), help: "Remove the guest from the source after the migration.")
+    var delete = false
+
+    @Flag(name: .customShort("s"), help: "Check only: run the target's checks and report; change nothing.")
+    var checkOnly = false
+
+    @Flag(name: .customShort("F"), help: "Force: migrate despite failed checks of storage, vswitches and memory.")
+    var force = false
+
+    @Flag(name: .customShort("q"), help: "Quiet: print only errors.")
+    var quiet = false
+
+    @Flag(name: .customShort("v"), help: "Print the version.")
+    var version = false
+
+    @Flag(name: .long, help: "With -s: print the check report as one JSON document.")
+    var json = false
+
+    @Flag(name: .customShort("b"), help: "Boot the guest on the target (needs a guest runtime; refused).")
+    var boot = false
+
+    @Flag(name: .customShort("d"), help: "Stop a running guest first (needs a guest runtime; refused).")
+    var stop = false
+
+    @Flag(name: .customShort("o"), help: "Online migration (needs a guest runtime; refused).")
+    var online = false
+
+    @Flag(name: .long, help: "Finish or roll back unfinished migrations from this host.")
+    var recover = false
+
+    @Flag(name: .long, help: .hidden)
+    var target = false
+
+    @Option(name: .long, help: ArgumentHelp("Target SSH port (or HPVM_SSH_PORT).", valueName: "port"))
+    var port: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Private key file (or HPVM_SSH_IDENTITY).", valueName: "file"))
+    var identity: String?
+
+    @Option(name: .long, help: ArgumentHelp("known_hosts file (or HPVM_SSH_KNOWN_HOSTS).", valueName: "file"))
+    var knownHosts: String?
+
+    @Option(name: .long, help: ArgumentHelp("Login on the target (or HPVM_SSH_USER).", valueName: "user"))
+    var user: String?
+
+    func validate() throws {
+        if boot || stop || online {
+            throw ValidationError("-b, -d and -o need a running guest, and guests are defined, not run, in this release; migrate offline without them.")
+        }
+        if copy { throw ValidationError("-C (copy a backing store) is not in this release; put the storage on the SAN and use -t.") }
+        if version || target || recover { return }
+        if (name == nil) == (number == nil) { throw ValidationError("give the guest with -P vm-name or -p vm-number.") }
+        if host == nil { throw ValidationError("give the target host with -h target-host.") }
+        if json && !checkOnly { throw ValidationError("--json goes with -s.") }
+    }
+
+    func run() throws {
+        if version {
+            Output.write("hpvmmigrate 1.0 (protocol version \(MigrationProtocol.version))\n")
+            return
+        }
+        let environment = try CommandEnvironment.current(name: "hpvmmigrate")
+        var env: [String: String] = [:]
+        for key in ["HOME", "HPVM_SSH_USER", "HPVM_SSH_PORT", "HPVM_SSH_IDENTITY", "HPVM_SSH_KNOWN_HOSTS", "HPVM_REMOTE_COMMAND", "HPVM_FAILPOINT"] {
+            if let value = getenv(key) { env[key] = String(cString: value) }
+        }
+        let failpoints = Failpoints(environment: env["HPVM_FAILPOINT"])
+        let hostName = Self.hostName()
+        if target {
+            try GuestCommand.withGuests(environment) { guests in
+                TargetAgent(guests: guests, root: environment.root, failpoints: failpoints, hostName: hostName)
+                    .serve(readLine: { Swift.readLine(strippingNewline: true) }, writeLine: { Output.write($0 + "\n") })
+            }
+            return
+        }
+        let connector = SSHConnector(remoteCommand: env["HPVM_REMOTE_COMMAND"] ?? "hpvmmigrate") { host throws(SSHError) in
+            var configuration = try SSHConfiguration.fromEnvironment(host: host, environment: env)
+            if let port { configuration.port = port }
+            if let user { configuration.user = user }
+            if let identity { configuration.identities = [identity] }
+            if let knownHosts { configuration.knownHosts = knownHosts }
+            return configuration
+        }
+        try GuestCommand.withGuests(environment) { guests in
+            let migration = SourceMigration(guests: guests, connector: connector, failpoints: failpoints, sourceHost: hostName)
+            if recover {
+                let lines = try migration.recover(guest: name)
+                if !quiet { Output.write(lines.map { "hpvmmigrate: \($0)\n" }.joined()) }
+                return
+            }
+            let guest = try GuestCommand.guestName(guests, name: name, number: number)
+            var options = MigrationOptions(guest: guest, host: host ?? "")
+            options.newName = try newName.map { try GuestRules.name($0) }
+            options.label = try label.map { try GuestRules.label($0) }
+            options.vcpus = try vcpus.map { try GuestRules.vcpus($0) }
+            options.memoryMB = try memory.map { try GuestRules.memory($0) }
+            options.overrides = try GuestCommand.statements(storage)
+            options.translate = translate
+            options.remove = delete
+            options.checkOnly = checkOnly
+            options.force = force
+            let outcome = try migration.run(options)
+            if checkOnly {
+                if json, let report = outcome.report {
+                    Output.write(MigrationReport.json(report) + "\n")
+                } else if !quiet {
+                    Output.write(MigrationReport.text(outcome.report) + "hpvmmigrate: Guest \(guest) can be migrated to \(options.host).\n")
+                }
+            } else if !quiet {
+                Output.write("hpvmmigrate: Guest migrated successfully.\n")
+            }
+        }
+    }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, 255)
+        return String(cString: buffer)
+    }
+
+    static func main() {
+        if let (index, shown) = Arguments.firstInvalidUTF8() {
+            Output.error("hpvmmigrate", "argument \(index) is not valid UTF-8: '\(shown)'.")
+            Output.exit(ExitStatus.usage)
+        }
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as MigrationError {
+            for line in error.lines { Output.error("hpvmmigrate", line) }
+            Output.exit(ExitStatus.failure)
+        } catch let error as RegistryError {
+            Output.error("hpvmmigrate", error.message)
+            Output.exit(ExitStatus.status(for: error))
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                Output.write(fullMessage(for: error) + "\n")
+                Output.exit(0)
+            }
+            Output.error("hpvmmigrate", message(for: error))
+            Output.exit(code.rawValue)
+        }
+    }
+}

@@ -1,0 +1,255 @@
+internal import Foundation
+public import Host
+public import Registry
+
+/// What `hpvmmigrate` was asked to do.
+public struct MigrationOptions: Sendable {
+    public var guest: String
+    public var host: String
+    public var newName: String?
+    public var label: String?
+    public var vcpus: Int?
+    public var memoryMB: Int?
+    public var overrides: [ResourceStatement] = []
+    public var translate = false
+    public var remove = false
+    public var checkOnly = false
+    public var force = false
+
+    public init(guest: String, host: String) {
+        self.guest = guest
+        self.host = host
+    }
+}
+
+/// What a migration or check produced.
+public struct MigrationOutcome: Sendable {
+    public var report: MigrationReply?
+    public var migrated = false
+}
+
+/// The source half of an offline migration, phase by phase (DESIGN.md §5).
+public struct SourceMigration {
+    let guests: GuestRegistry
+    let connector: any RemoteConnector
+    let failpoints: Failpoints
+    let sourceHost: String
+
+    public init(guests: GuestRegistry, connector: any RemoteConnector, failpoints: Failpoints, sourceHost: String) {
+        self.guests = guests
+        self.connector = connector
+        self.failpoints = failpoints
+        self.sourceHost = sourceHost
+    }
+
+    public func run(_ options: MigrationOptions) throws(MigrationError) -> MigrationOutcome {
+        let id = "\(sourceHost)-\(UUID().uuidString.prefix(8).lowercased())"
+        let name = options.guest
+        let targetName = options.newName ?? name
+        // Phase 1: lock (not for -s, which changes nothing anywhere).
+        let guest: Guest
+        let resources: [MigratingResource]
+        do {
+            (guest, resources) = try guests.lockForMigration(name, migrationID: id, peer: options.host, lock: !options.checkOnly)
+        } catch {
+            throw MigrationError.registry(error, phase: "lock")
+        }
+        failpoints.hit("source-after-lock")
+        func rollBack(_ reason: String) {
+            if !options.checkOnly { try? guests.abortSource(name, migrationID: id, peer: options.host, reason: reason) }
+        }
+        let link: any RemoteLink
+        do {
+            link = try connector.connect(host: options.host)
+        } catch {
+            rollBack("connect failed")
+            throw error
+        }
+        defer { link.close() }
+        func exchange(_ request: MigrationRequest) throws(MigrationError) -> MigrationReply {
+            try link.send(JSONLine.encode(request))
+            guard let line = try link.receive() else {
+                throw MigrationError(.protocolError, ["Target VM Host error - the target closed the connection during '\(request.type)'."], phase: request.type)
+            }
+            guard let reply = JSONLine.decode(MigrationReply.self, line) else {
+                throw MigrationError(
+                    .protocolError, ["Target VM Host error - the target answered something that is not hpvmmigrate's protocol: \(String(line.prefix(80)))"], phase: request.type)
+            }
+            if reply.type == "error" {
+                throw MigrationError(.target, ["Target VM Host error - \(reply.message ?? "unknown error")."], phase: request.type)
+            }
+            return reply
+        }
+        // Versions.
+        let hello: MigrationReply
+        do {
+            hello = try exchange(MigrationRequest(type: "hello", version: MigrationProtocol.version, sourceHost: sourceHost))
+        } catch {
+            rollBack("no answer to hello")
+            throw error
+        }
+        guard hello.type == "hello", hello.version == MigrationProtocol.version else {
+            rollBack("protocol version")
+            throw MigrationError(
+                .protocolError,
+                ["Target VM Host error - the target speaks protocol version \(hello.version.map(String.init) ?? "?"), this host \(MigrationProtocol.version); install the same hpvm release on both hosts."])
+        }
+        // Phase 2: checks.
+        let networks = NetworkInventory().bridges()
+        let package = GuestPackage(
+            name: targetName, vcpus: options.vcpus ?? guest.vcpus, memoryMB: options.memoryMB ?? guest.memoryMB,
+            label: options.label ?? guest.label, osType: guest.osType, resources: resources,
+            overrides: resources.map { resource in
+                guard let statement = try? ResourceStatement.parse(resource.statement) else { return nil }
+                return options.overrides.first {
+                    $0.deviceType == statement.deviceType && $0.bus == statement.bus && $0.device == statement.device
+                        && ($0.deviceType == .network || $0.target == statement.target)
+                }?.description
+            },
+            translate: options.translate, networks: networks)
+        let report: MigrationReply
+        do {
+            report = try exchange(MigrationRequest(type: "check", migrationID: id, sourceHost: sourceHost, guest: package))
+        } catch {
+            rollBack("check failed")
+            throw error
+        }
+        var outcome = MigrationOutcome(report: report)
+        let errors = report.errors ?? []
+        if options.checkOnly {
+            _ = try? exchange(MigrationRequest(type: "bye"))
+            if !errors.isEmpty { throw checkFailure(errors) }
+            return outcome
+        }
+        if !errors.isEmpty && !options.force {
+            rollBack("checks failed")
+            _ = try? exchange(MigrationRequest(type: "bye"))
+            throw checkFailure(errors)
+        }
+        failpoints.hit("source-after-check")
+        // Phase 3 (data copy, -C) is not in this release. Phase 4: the target prepares.
+        do throws(MigrationError) {
+            let prepared = try exchange(MigrationRequest(type: "prepare", migrationID: id, sourceHost: sourceHost, guest: package))
+            guard prepared.type == "prepared" else { throw MigrationError(.protocolError, ["Target VM Host error - unexpected answer \(prepared.type)."]) }
+        } catch {
+            _ = try? exchange(MigrationRequest(type: "abort", migrationID: id, sourceHost: sourceHost, guest: package))
+            rollBack("prepare failed")
+            throw error
+        }
+        failpoints.hit("source-after-prepare")
+        // Phase 5: the point of no return.
+        do {
+            try guests.disableSource(name, migrationID: id, peer: options.host)
+        } catch {
+            _ = try? exchange(MigrationRequest(type: "abort", migrationID: id, sourceHost: sourceHost, guest: package))
+            rollBack("disable failed")
+            throw MigrationError.registry(error, phase: "source-disabled")
+        }
+        failpoints.hit("source-after-disable")
+        // Phase 6: the target makes its copy runnable.
+        do {
+            _ = try exchange(MigrationRequest(type: "commit", migrationID: id, sourceHost: sourceHost, guest: package))
+        } catch {
+            throw MigrationError(
+                .interrupted,
+                error.lines + [
+                    "Guest \(name) is Not Runnable here and not yet runnable on \(options.host); finish with: hpvmmigrate --recover -P \(name)"
+                ], phase: "commit", cause: error)
+        }
+        failpoints.hit("source-after-commit")
+        // Phase 7.
+        do {
+            try guests.finishSource(name, migrationID: id, peer: options.host, remove: options.remove)
+        } catch {
+            throw MigrationError.registry(error, phase: "done")
+        }
+        _ = try? exchange(MigrationRequest(type: "bye"))
+        outcome.migrated = true
+        return outcome
+    }
+
+    /// HPVM's message lines for failed checks, one per class, then the details.
+    func checkFailure(_ errors: [Finding]) -> MigrationError {
+        var lines: [String] = []
+        for message in errors.map(\.message) where !message.isEmpty && !lines.contains(message) {
+            lines.append(message)
+        }
+        if errors.contains(where: { $0.message.hasPrefix("Target VM Host error") }) {
+            lines.append("See HPVM command log file on target VM Host for more detail.")
+        }
+        lines += errors.map { "  \($0.kind): \($0.detail)" }
+        return MigrationError(.checks, lines, phase: "check")
+    }
+
+    // MARK: - Recovery
+
+    /// Finishes or rolls back every unfinished migration from this host (of one guest, or all).
+    ///
+    /// Before the source was disabled, the migration is rolled back: the target drops its Not
+    /// Runnable copy and the guest stays runnable here. After, it is finished: the target's copy is
+    /// committed. Safe to run again; it never needs a person to edit the registry.
+    public func recover(guest name: String?) throws(MigrationError) -> [String] {
+        let pending: [JournalEntry]
+        do {
+            pending = try guests.unfinishedMigrations(role: "source").filter { name == nil || $0.guestName == name }
+        } catch {
+            throw MigrationError.registry(error, phase: "recover")
+        }
+        if pending.isEmpty { return ["nothing to recover\(name.map { " for \($0)" } ?? "")."] }
+        var lines: [String] = []
+        var stuck = false
+        for entry in pending {
+            let guest = entry.guestName
+            let id = entry.migrationID
+            let link = try? connector.connect(host: entry.peerHost)
+            defer { link?.close() }
+            func ask(_ type: String) -> MigrationReply? {
+                guard let link else { return nil }
+                let target = (try? guests.guest(named: guest)).flatMap { $0 }
+                let package = GuestPackage(
+                    name: entry.detail ?? guest, vcpus: target?.vcpus ?? 1, memoryMB: target?.memoryMB ?? 0, label: nil, osType: nil,
+                    resources: [], overrides: [], translate: false, networks: [:])
+                if type == "hello" {
+                    _ = try? link.send(JSONLine.encode(MigrationRequest(type: "hello", version: MigrationProtocol.version, sourceHost: sourceHost)))
+                } else {
+                    _ = try? link.send(JSONLine.encode(MigrationRequest(type: type, migrationID: id, sourceHost: sourceHost, guest: package)))
+                }
+                return ((try? link.receive()) ?? nil).flatMap { JSONLine.decode(MigrationReply.self, $0) }
+            }
+            let greeted = ask("hello")?.version == MigrationProtocol.version
+            let targetPhase = greeted ? ask("status")?.phase : nil
+            switch entry.phase {
+            case "preparing":
+                if greeted { _ = ask("abort") }
+                do { try guests.abortSource(guest, migrationID: id, peer: entry.peerHost, reason: "recovered") } catch {
+                    throw MigrationError.registry(error, phase: "recover")
+                }
+                lines.append(
+                    "rolled back migration \(id): \(guest) stays runnable on this host"
+                        + (greeted ? "; \(entry.peerHost) dropped its copy." : "; \(entry.peerHost) was not reachable, its Not Runnable copy (if any) never becomes runnable."))
+            case "source-disabled":
+                guard greeted, let targetPhase else {
+                    stuck = true
+                    lines.append(
+                        "\(guest) is Not Runnable on both hosts: \(entry.peerHost) cannot be reached. Run hpvmmigrate --recover -P \(guest) again when it can.")
+                    continue
+                }
+                if targetPhase == "prepared" {
+                    guard ask("commit")?.type == "committed" else {
+                        stuck = true
+                        lines.append("\(entry.peerHost) did not commit \(guest); run hpvmmigrate --recover -P \(guest) again.")
+                        continue
+                    }
+                }
+                do { try guests.finishSource(guest, migrationID: id, peer: entry.peerHost, remove: false) } catch {
+                    throw MigrationError.registry(error, phase: "recover")
+                }
+                lines.append("finished migration \(id): \(guest) is runnable on \(entry.peerHost) and Not Runnable here.")
+            default:
+                lines.append("migration \(id) of \(guest) is in phase \(entry.phase); nothing to do.")
+            }
+        }
+        if stuck { throw MigrationError(.interrupted, lines, phase: "recover") }
+        return lines
+    }
+}

@@ -1,0 +1,191 @@
+internal import Foundation
+public import Host
+public import Registry
+
+/// The target half of `hpvmmigrate`, run over SSH as `hpvmmigrate --target`: it answers the
+/// source's requests on standard input with one JSON line each on standard output.
+public struct TargetAgent {
+    let guests: GuestRegistry
+    let inventory: StorageInventory
+    let network: NetworkInventory
+    let failpoints: Failpoints
+    let hostName: String
+
+    public init(guests: GuestRegistry, root: HostRoot, failpoints: Failpoints, hostName: String) {
+        self.guests = guests
+        self.inventory = StorageInventory(root: root)
+        self.network = NetworkInventory()
+        self.failpoints = failpoints
+        self.hostName = hostName
+    }
+
+    /// Serves requests until the source closes the connection or says goodbye.
+    public func serve(readLine: () -> String?, writeLine: (String) -> Void) {
+        var greeted = false
+        while let line = readLine() {
+            guard line.utf8.count <= 16 << 20, let request = JSONLine.decode(MigrationRequest.self, line) else {
+                writeLine(JSONLine.encode(errorReply("the request is not hpvmmigrate protocol JSON")))
+                return
+            }
+            if request.type == "hello" {
+                var reply = MigrationReply(type: "hello")
+                reply.version = MigrationProtocol.version
+                reply.host = hostName
+                writeLine(JSONLine.encode(reply))
+                greeted = request.version == MigrationProtocol.version
+                if !greeted { return }
+                continue
+            }
+            guard greeted else {
+                writeLine(JSONLine.encode(errorReply("say hello with protocol version \(MigrationProtocol.version) first")))
+                return
+            }
+            writeLine(JSONLine.encode(handle(request)))
+            if request.type == "bye" { return }
+        }
+    }
+
+    func handle(_ request: MigrationRequest) -> MigrationReply {
+        let id = request.migrationID ?? ""
+        let peer = request.sourceHost ?? "source"
+        do {
+            switch request.type {
+            case "check":
+                guard let guest = request.guest else { return errorReply("check needs the guest") }
+                return check(guest)
+            case "prepare":
+                guard let guest = request.guest else { return errorReply("prepare needs the guest") }
+                let report = check(guest)
+                // The checks run again under the target's own rules; -F may not override a device
+                // that another guest here owns or that is restricted.
+                if let blocking = report.errors?.first(where: { $0.kind == "restricted" || $0.kind == "name" }) {
+                    return errorReply(blocking.detail)
+                }
+                var spec = GuestSpec(name: guest.name)
+                spec.vcpus = guest.vcpus
+                spec.memoryMB = guest.memoryMB
+                spec.label = guest.label
+                spec.osType = guest.osType
+                spec.resources = try (report.map ?? []).map { try ResourceStatement.parse($0) }
+                try guests.prepareArrival(spec, migrationID: id, peer: peer)
+                failpoints.hit("target-after-prepare")
+                return MigrationReply(type: "prepared")
+            case "commit":
+                guard let name = request.guest?.name else { return errorReply("commit needs the guest's name") }
+                try guests.commitArrival(name, migrationID: id, peer: peer)
+                failpoints.hit("target-after-commit")
+                return MigrationReply(type: "committed")
+            case "abort":
+                guard let name = request.guest?.name else { return errorReply("abort needs the guest's name") }
+                try guests.abortArrival(name, migrationID: id, peer: peer)
+                return MigrationReply(type: "aborted")
+            case "status":
+                var reply = MigrationReply(type: "status")
+                reply.phase = try guests.journal(migrationID: id).last?.phase ?? "none"
+                return reply
+            case "bye":
+                return MigrationReply(type: "bye")
+            default:
+                return errorReply("unknown request '\(request.type)'")
+            }
+        } catch let error as RegistryError {
+            return errorReply(error.message)
+        } catch {
+            return errorReply("\(error)")
+        }
+    }
+
+    func errorReply(_ message: String) -> MigrationReply {
+        var reply = MigrationReply(type: "error")
+        reply.message = message
+        return reply
+    }
+
+    /// Every check of DESIGN.md §5 phase 2, and the translation map.
+    func check(_ guest: GuestPackage) -> MigrationReply {
+        var errors: [Finding] = []
+        var warnings: [Finding] = []
+        var map: [String] = []
+        lazy var byWWID = inventory.scan().pathsByWWID()
+        let bridges = network.bridges()
+        if (try? guests.guest(named: guest.name)) != nil {
+            errors.append(Finding(kind: "name", message: "Target VM Host error - guest name is in use.", detail: "a guest named \(guest.name) already exists on \(hostName)"))
+        }
+        if let memory = network.memoryMB(), memory < guest.memoryMB {
+            errors.append(
+                Finding(kind: "resources", message: "Target VM Host error - not enough memory.", detail: "the guest needs \(guest.memoryMB) MB, \(hostName) has \(memory) MB"))
+        }
+        for (index, resource) in guest.resources.enumerated() {
+            guard var statement = try? ResourceStatement.parse(resource.statement) else {
+                errors.append(Finding(kind: "storage", message: "Target VM Host error - bad resource.", detail: resource.statement))
+                map.append(resource.statement)
+                continue
+            }
+            if let override = guest.overrides[safe: index] ?? nil, let given = try? ResourceStatement.parse(override) {
+                statement.location = given.location
+                statement.storage = given.storage
+            }
+            if statement.deviceType == .network {
+                let name = statement.location
+                if let subnets = bridges[name] {
+                    let wanted = Set(guest.networks[name] ?? [])
+                    if !wanted.isSubset(of: Set(subnets)) {
+                        errors.append(
+                            Finding(kind: "vswitch", message: "Target VM Host error - vswitch validation failed.",
+                                    detail: "vswitch \(name) is on \(subnets.joined(separator: ", ")) here, on \(wanted.sorted().joined(separator: ", ")) on the source"))
+                    }
+                } else {
+                    errors.append(
+                        Finding(kind: "vswitch", message: "Target VM Host error - vswitch validation failed.", detail: "there is no vswitch (bridge) \(name) on \(hostName)"))
+                }
+                map.append(statement.description)
+                continue
+            }
+            if resource.kind == "DISK", let transport = resource.transport.flatMap(Transport.init(rawValue:)), !transport.isSAN {
+                errors.append(
+                    Finding(kind: "das", message: "Target VM Host error - direct-attached storage.",
+                            detail: "\(statement.location) is \(transport.rawValue) storage on the source, which \(hostName) cannot reach; copy it with -m ... -C or move the guest to SAN storage"))
+            }
+            let identity = inventory.identify(statement.location)
+            if let raw = resource.wwid, let wwid = WWID(raw) {
+                let home = (byWWID[wwid] ?? []).first
+                if identity.exists && identity.wwid == wwid {
+                    // the same LUN at the same path
+                } else if let home, guest.translate {
+                    warnings.append(Finding(kind: "storage", message: "", detail: "\(statement.location) is \(home) on \(hostName) (WWID \(wwid))"))
+                    statement.location = home
+                } else if identity.exists {
+                    errors.append(
+                        Finding(kind: "storage", message: "Device WWID does not match.",
+                                detail: "\(statement.location) is WWID \(identity.wwid?.description ?? "unknown") on \(hostName), the guest's LUN is \(wwid)"
+                                    + (home.map { "; it is \($0) there (use -t to translate)" } ?? "")))
+                } else if let home {
+                    errors.append(
+                        Finding(kind: "storage", message: "Target VM Host error - Device does not exist.",
+                                detail: "\(statement.location) does not exist on \(hostName); the LUN (WWID \(wwid)) is \(home) there (use -t to translate)"))
+                } else {
+                    errors.append(
+                        Finding(kind: "storage", message: "Target VM Host error - Device does not exist.",
+                                detail: "no device on \(hostName) has WWID \(wwid) (\(statement.location) on the source)"))
+                }
+            } else if !identity.exists {
+                errors.append(
+                    Finding(kind: "storage", message: "Target VM Host error - Device does not exist.", detail: "\(statement.location) does not exist on \(hostName)"))
+            }
+            for obstacle in (try? guests.obstacles(for: statement.location, guest: guest.name)) ?? [] {
+                errors.append(Finding(kind: "restricted", message: "Target VM Host error - device is not available.", detail: obstacle))
+            }
+            map.append(statement.description)
+        }
+        var reply = MigrationReply(type: "report")
+        reply.errors = errors
+        reply.warnings = warnings
+        reply.map = map
+        reply.host = hostName
+        return reply
+    }
+}
+
+extension Array {
+    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+}

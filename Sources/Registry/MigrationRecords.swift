@@ -1,0 +1,238 @@
+internal import GRDB
+public import Host
+
+/// One row of the migration journal.
+public struct JournalEntry: Sendable, Equatable {
+    public let migrationID: String
+    public let guestName: String
+    public let role: String
+    public let peerHost: String
+    public let phase: String
+    public let detail: String?
+    public let at: String
+}
+
+/// A guest's device as the source host sees it, for the target's checks.
+public struct MigratingResource: Sendable, Equatable, Codable {
+    public var statement: String
+    public var wwid: String?
+    public var transport: String?
+    public var kind: String
+    public var shared: Bool
+
+    public init(statement: String, wwid: String?, transport: String?, kind: String, shared: Bool) {
+        self.statement = statement
+        self.wwid = wwid
+        self.transport = transport
+        self.kind = kind
+        self.shared = shared
+    }
+}
+
+/// The registry side of `hpvmmigrate` (DESIGN.md §5): every phase changes the guest and writes its
+/// journal row in one transaction.
+extension GuestRegistry {
+    /// The journal, oldest first, optionally for one migration.
+    public func journal(migrationID: String? = nil) throws(RegistryError) -> [JournalEntry] {
+        try store.read { db in
+            try db.rows(
+                sql: "SELECT * FROM migrationJournal \(migrationID == nil ? "" : "WHERE migrationId = ?") ORDER BY id",
+                arguments: migrationID.map { [$0] } ?? []
+            ).map { row in
+                JournalEntry(
+                    migrationID: row["migrationId"], guestName: row["guestName"], role: row["role"], peerHost: row["peerHost"],
+                    phase: row["phase"], detail: row["detail"], at: row["at"])
+            }
+        }
+    }
+
+    /// The last phase of every migration that has not ended (`done` or `aborted`), by migration id.
+    public func unfinishedMigrations(role: String) throws(RegistryError) -> [JournalEntry] {
+        let entries = try journal().filter { $0.role == role }
+        var last: [String: JournalEntry] = [:]
+        var order: [String] = []
+        for entry in entries {
+            if last[entry.migrationID] == nil { order.append(entry.migrationID) }
+            last[entry.migrationID] = entry
+        }
+        return order.compactMap { last[$0] }
+            .filter { !["done", "aborted"].contains($0.phase) && !($0.role == "target" && $0.phase == "committed") }
+    }
+
+    /// Appends a journal row in its own transaction (a phase that changes nothing else).
+    public func record(_ migrationID: String, guest: String, role: String, peer: String, phase: String, detail: String? = nil)
+        throws(RegistryError)
+    {
+        try store.write { db in try appendJournal(db, migrationID, guest, role, peer, phase, detail) }
+    }
+
+    func appendJournal(
+        _ db: Database, _ migrationID: String, _ guest: String, _ role: String, _ peer: String, _ phase: String, _ detail: String?
+    ) throws {
+        try db.run(
+            sql: """
+                INSERT INTO migrationJournal (migrationId, guestName, role, peerHost, phase, detail, at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [migrationID, guest, role, peer, phase, detail, audit.now()])
+        try AuditLog.append(
+            db, audit, action: "migration", object: guest,
+            change: #"{"migration":\#(json(migrationID)),"role":"\#(role)","peer":\#(json(peer)),"phase":"\#(phase)"}"#)
+    }
+
+    // MARK: - Source side
+
+    /// Phase 1: locks a runnable, modifiable guest for this migration (it stays runnable) and
+    /// returns what the target must check. Refuses a guest with a shared storage device.
+    ///
+    /// - Parameter lock: false for a check only (`-s`), which changes nothing.
+    public func lockForMigration(_ name: String, migrationID: String, peer: String, lock: Bool = true) throws(RegistryError)
+        -> (Guest, [MigratingResource])
+    {
+        try store.write { db in
+            guard let guest = try guest(named: name, db) else {
+                throw RegistryError(.notFound, "no guest named \(Display.safe(name)).")
+            }
+            if let lock = guest.migrationLock {
+                throw RegistryError(.notModifiable, "guest \(name) is already being migrated (\(lock)); finish it with hpvmmigrate --recover -P \(name).")
+            }
+            guard guest.runnable && guest.modifiable else {
+                throw RegistryError(
+                    .notModifiable,
+                    "guest \(name) is \(guest.runnable ? "Not Modify" : "Not Runnable") here, so it does not run on this host; there is nothing to migrate.")
+            }
+            var resources: [MigratingResource] = []
+            for row in try resourceRows(guest.id, db) {
+                let statement = row.statement
+                let identity = rules.inventory.identify(statement.location)
+                let entry = try DeviceTable.entry(named: statement.location, db)
+                if statement.deviceType != .network, entry?.isShared == true {
+                    throw RegistryError(
+                        .conflict, "Device \(statement.location) is shared.  Guest with shared storage devices cannot be migrated.")
+                }
+                resources.append(
+                    MigratingResource(
+                        statement: statement.description, wwid: (entry?.wwid ?? identity.wwid)?.normalized,
+                        transport: identity.transport?.rawValue, kind: identity.kind.rawValue, shared: entry?.isShared ?? false))
+            }
+            if lock {
+                try db.run(sql: "UPDATE guest SET migrationLock = ? WHERE id = ?", arguments: [migrationID, guest.id])
+                try appendJournal(db, migrationID, name, "source", peer, "preparing", nil)
+            }
+            return (guest, resources)
+        }
+    }
+
+    /// Phase 5, the point of no return: the source copy becomes Not Runnable, Not Modify, Not Visible.
+    public func disableSource(_ name: String, migrationID: String, peer: String) throws(RegistryError) {
+        try store.write { db in
+            try db.run(
+                sql: """
+                    UPDATE guest SET runnable = 0, modifiable = 0, visible = 0, statusSetBy = 'Migrate',
+                                     statusReason = ? WHERE name = ? AND migrationLock = ?
+                    """,
+                arguments: ["migrated to \(peer)", name, migrationID])
+            guard db.changesCount == 1 else {
+                throw RegistryError(.conflict, "guest \(name) is no longer locked by migration \(migrationID).")
+            }
+            try appendJournal(db, migrationID, name, "source", peer, "source-disabled", nil)
+        }
+    }
+
+    /// Phase 7: releases the lock; with `remove`, removes the guest as `hpvmremove -F` would.
+    public func finishSource(_ name: String, migrationID: String, peer: String, remove: Bool) throws(RegistryError) {
+        try store.write { db in
+            try db.run(sql: "UPDATE guest SET migrationLock = NULL WHERE name = ? AND migrationLock = ?", arguments: [name, migrationID])
+            try appendJournal(db, migrationID, name, "source", peer, "done", remove ? "removed" : nil)
+        }
+        if remove { try self.remove(name, force: true) }
+    }
+
+    /// Rolls the source back before the point of no return: the lock goes, the guest stays runnable.
+    public func abortSource(_ name: String, migrationID: String, peer: String, reason: String) throws(RegistryError) {
+        try store.write { db in
+            try db.run(sql: "UPDATE guest SET migrationLock = NULL WHERE name = ? AND migrationLock = ?", arguments: [name, migrationID])
+            try appendJournal(db, migrationID, name, "source", peer, "aborted", reason)
+        }
+    }
+
+    // MARK: - Target side
+
+    /// Phase 4: creates the guest Not Runnable (and Not Modify, Not Visible), its devices claimed,
+    /// locked by the migration. Every device rule applies, as for `hpvmcreate`.
+    public func prepareArrival(_ spec: GuestSpec, migrationID: String, peer: String) throws(RegistryError) {
+        try store.write { db in
+            if let existing = try guest(named: spec.name, db) {
+                if existing.migrationLock == migrationID { return }  // already prepared: idempotent
+                throw RegistryError(.duplicate, "a guest named \(spec.name) already exists on this host.")
+            }
+            let number = try Self.freeVMNumber(db)
+            let now = audit.now()
+            try db.run(
+                sql: """
+                    INSERT INTO guest (name, vmNumber, label, osType, vcpus, memoryMB, runnable, modifiable, visible,
+                                       statusSetBy, statusReason, migrationLock, createdAt, updatedAt)
+                    VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 'Migrate', ?, ?, ?, ?)
+                    """,
+                arguments: [spec.name, number, spec.label, spec.osType, spec.vcpus, spec.memoryMB, "arriving from \(peer)", migrationID, now, now])
+            var guest = try guest(named: spec.name, db)!
+            for statement in spec.resources {
+                try attach(statement, to: &guest, db)
+            }
+            try appendJournal(db, migrationID, spec.name, "target", peer, "prepared", nil)
+        }
+    }
+
+    /// Phase 6: the arrived guest becomes runnable.
+    public func commitArrival(_ name: String, migrationID: String, peer: String) throws(RegistryError) {
+        try store.write { db in
+            try db.run(
+                sql: """
+                    UPDATE guest SET runnable = 1, modifiable = 1, visible = 1, statusSetBy = 'Migrate', statusReason = NULL,
+                                     migrationLock = NULL WHERE name = ? AND migrationLock = ?
+                    """,
+                arguments: [name, migrationID])
+            if db.changesCount == 0 {
+                // Already committed (a repeated commit during recovery) or never prepared.
+                guard let guest = try guest(named: name, db), guest.runnable, guest.migrationLock == nil else {
+                    throw RegistryError(.notFound, "migration \(migrationID) of \(name) was not prepared on this host.")
+                }
+                return
+            }
+            try appendJournal(db, migrationID, name, "target", peer, "committed", nil)
+        }
+    }
+
+    /// Removes a prepared, never committed arrival (the migration was rolled back).
+    public func abortArrival(_ name: String, migrationID: String, peer: String) throws(RegistryError) {
+        let guest = try self.guest(named: name)
+        guard let guest, guest.migrationLock == migrationID else { return }
+        try store.write { db in
+            try db.run(sql: "UPDATE guest SET migrationLock = NULL, modifiable = 1 WHERE id = ?", arguments: [guest.id])
+        }
+        try remove(name, force: true)
+        try record(migrationID, guest: name, role: "target", peer: peer, phase: "aborted")
+    }
+}
+
+extension GuestRegistry {
+    /// What keeps a device from being given to `guest` on this host: a restriction, or another
+    /// guest using it without SHARE=YES. Empty when nothing does.
+    public func obstacles(for location: String, guest: String) throws(RegistryError) -> [String] {
+        let identity = rules.inventory.identify(location)
+        guard identity.exists else { return [] }
+        return try store.read { db in
+            var found: [String] = []
+            if let (_, why) = try rules.restriction(of: identity, db) {
+                found.append("\(location) is restricted on this host, \(why)")
+            }
+            for entry in try DeviceTable.sameDevice(as: identity, db) where entry.type == .gdev && !entry.isShared {
+                let others = entry.dependents.filter { $0 != guest }
+                if !others.isEmpty {
+                    found.append("\(location) is \(rules.describe(entry, for: identity)), used by \(Display.list(others)) on this host")
+                }
+            }
+            return found
+        }
+    }
+}
