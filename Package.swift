@@ -89,6 +89,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "SSHTests", dependencies: ["SSH"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "MigrationTests",
+            dependencies: ["Migration", "Registry", "Host", "HPVMTestSupport"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "HostTests", dependencies: ["Host", "HPVMTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "RegistryTests",

@@ -124,10 +124,7 @@ struct HPVMMigrate: ParsableCommand {
         let failpoints = Failpoints(environment: env["HPVM_FAILPOINT"])
         let hostName = Self.hostName()
         if target {
-            try GuestCommand.withGuests(environment) { guests in
-                TargetAgent(guests: guests, root: environment.root, failpoints: failpoints, hostName: hostName)
-                    .serve(readLine: { Swift.readLine(strippingNewline: true) }, writeLine: { Output.write($0 + "\n") })
-            }
+            try Self.serveTarget(environment, failpoints: failpoints, hostName: hostName)
             return
         }
         let connector = SSHConnector(remoteCommand: env["HPVM_REMOTE_COMMAND"] ?? "hpvmmigrate") { host throws(SSHError) in
@@ -167,6 +164,29 @@ struct HPVMMigrate: ParsableCommand {
                 Output.write("hpvmmigrate: Guest migrated successfully.\n")
             }
         }
+    }
+
+    /// The target half: reads with the registry as it is (an empty one if there is none yet) and
+    /// opens it for writing only when a phase changes it.
+    static func serveTarget(_ environment: CommandEnvironment, failpoints: Failpoints, hostName: String) throws {
+        let exists = RegistryStore.exists(at: environment.registryPath)
+        let readStore = exists ? try RegistryStore.open(at: environment.registryPath) : try RegistryStore.inMemory()
+        let reader = GuestRegistry(store: readStore, root: environment.root, audit: environment.audit)
+        var writer: GuestRegistry? = exists ? reader : nil
+        defer {
+            try? readStore.close()
+            if !exists { try? writer?.store.close() }
+        }
+        TargetAgent(
+            guests: reader,
+            writable: {
+                if let writer { return writer }
+                let store = try RegistryStore.open(at: environment.registryPath)
+                writer = GuestRegistry(store: store, root: environment.root, audit: environment.audit)
+                return writer!
+            },
+            root: environment.root, failpoints: failpoints, hostName: hostName
+        ).serve(readLine: { Swift.readLine(strippingNewline: true) }, writeLine: { Output.write($0 + "\n") })
     }
 
     static func hostName() -> String {

@@ -5,14 +5,21 @@ public import Registry
 /// The target half of `hpvmmigrate`, run over SSH as `hpvmmigrate --target`: it answers the
 /// source's requests on standard input with one JSON line each on standard output.
 public struct TargetAgent {
+    /// The registry for reading; an empty one when this host has none yet, so a check creates nothing.
     let guests: GuestRegistry
+    /// Opens the registry for writing (creating it), when a phase changes it.
+    let writable: () throws -> GuestRegistry
     let inventory: StorageInventory
     let network: NetworkInventory
     let failpoints: Failpoints
     let hostName: String
 
-    public init(guests: GuestRegistry, root: HostRoot, failpoints: Failpoints, hostName: String) {
+    public init(
+        guests: GuestRegistry, writable: @escaping () throws -> GuestRegistry, root: HostRoot, failpoints: Failpoints,
+        hostName: String
+    ) {
         self.guests = guests
+        self.writable = writable
         self.inventory = StorageInventory(root: root)
         self.network = NetworkInventory()
         self.failpoints = failpoints
@@ -67,17 +74,17 @@ public struct TargetAgent {
                 spec.label = guest.label
                 spec.osType = guest.osType
                 spec.resources = try (report.map ?? []).map { try ResourceStatement.parse($0) }
-                try guests.prepareArrival(spec, migrationID: id, peer: peer)
+                try writable().prepareArrival(spec, migrationID: id, peer: peer)
                 failpoints.hit("target-after-prepare")
                 return MigrationReply(type: "prepared")
             case "commit":
                 guard let name = request.guest?.name else { return errorReply("commit needs the guest's name") }
-                try guests.commitArrival(name, migrationID: id, peer: peer)
+                try writable().commitArrival(name, migrationID: id, peer: peer)
                 failpoints.hit("target-after-commit")
                 return MigrationReply(type: "committed")
             case "abort":
                 guard let name = request.guest?.name else { return errorReply("abort needs the guest's name") }
-                try guests.abortArrival(name, migrationID: id, peer: peer)
+                try writable().abortArrival(name, migrationID: id, peer: peer)
                 return MigrationReply(type: "aborted")
             case "status":
                 var reply = MigrationReply(type: "status")
