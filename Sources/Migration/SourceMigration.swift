@@ -50,13 +50,16 @@ public struct SourceMigration {
         let guest: Guest
         let resources: [MigratingResource]
         do {
-            (guest, resources) = try guests.lockForMigration(name, migrationID: id, peer: options.host, lock: !options.checkOnly)
+            (guest, resources) = try guests.lockForMigration(
+                name, migrationID: id, peer: options.host, targetName: targetName, lock: !options.checkOnly)
         } catch {
             throw MigrationError.registry(error, phase: "lock")
         }
         failpoints.hit("source-after-lock")
-        func rollBack(_ reason: String) {
-            if !options.checkOnly { try? guests.abortSource(name, migrationID: id, peer: options.host, reason: reason) }
+        func rollBack(_ reason: String, targetDone: Bool = true) {
+            if !options.checkOnly {
+                try? guests.abortSource(name, migrationID: id, peer: options.host, reason: reason, targetDone: targetDone)
+            }
         }
         let link: any RemoteLink
         do {
@@ -132,8 +135,8 @@ public struct SourceMigration {
             let prepared = try exchange(MigrationRequest(type: "prepare", migrationID: id, sourceHost: sourceHost, guest: package))
             guard prepared.type == "prepared" else { throw MigrationError(.protocolError, ["Target VM Host error - unexpected answer \(prepared.type)."]) }
         } catch {
-            _ = try? exchange(MigrationRequest(type: "abort", migrationID: id, sourceHost: sourceHost, guest: package))
-            rollBack("prepare failed")
+            let told = (try? exchange(MigrationRequest(type: "abort", migrationID: id, sourceHost: sourceHost, guest: package)))?.type == "aborted"
+            rollBack("prepare failed", targetDone: told)
             throw error
         }
         failpoints.hit("source-after-prepare")
@@ -141,8 +144,8 @@ public struct SourceMigration {
         do {
             try guests.disableSource(name, migrationID: id, peer: options.host)
         } catch {
-            _ = try? exchange(MigrationRequest(type: "abort", migrationID: id, sourceHost: sourceHost, guest: package))
-            rollBack("disable failed")
+            let told = (try? exchange(MigrationRequest(type: "abort", migrationID: id, sourceHost: sourceHost, guest: package)))?.type == "aborted"
+            rollBack("disable failed", targetDone: told)
             throw MigrationError.registry(error, phase: "source-disabled")
         }
         failpoints.hit("source-after-disable")
@@ -201,13 +204,14 @@ public struct SourceMigration {
         for entry in pending {
             let guest = entry.guestName
             let id = entry.migrationID
+            let targetName = ((try? guests.journal(migrationID: id)) ?? []).first { $0.phase == "preparing" }?.detail ?? guest
             let link = try? connector.connect(host: entry.peerHost)
             defer { link?.close() }
             func ask(_ type: String) -> MigrationReply? {
                 guard let link else { return nil }
                 let target = (try? guests.guest(named: guest)).flatMap { $0 }
                 let package = GuestPackage(
-                    name: entry.detail ?? guest, vcpus: target?.vcpus ?? 1, memoryMB: target?.memoryMB ?? 0, label: nil, osType: nil,
+                    name: targetName, vcpus: target?.vcpus ?? 1, memoryMB: target?.memoryMB ?? 0, label: nil, osType: nil,
                     resources: [], overrides: [], translate: false, networks: [:])
                 if type == "hello" {
                     _ = try? link.send(JSONLine.encode(MigrationRequest(type: "hello", version: MigrationProtocol.version, sourceHost: sourceHost)))
@@ -219,14 +223,20 @@ public struct SourceMigration {
             let greeted = ask("hello")?.version == MigrationProtocol.version
             let targetPhase = greeted ? ask("status")?.phase : nil
             switch entry.phase {
-            case "preparing":
-                if greeted { _ = ask("abort") }
-                do { try guests.abortSource(guest, migrationID: id, peer: entry.peerHost, reason: "recovered") } catch {
+            case "preparing", "aborting":
+                let dropped = greeted && ask("abort")?.type == "aborted"
+                if entry.phase == "aborting" && !dropped {
+                    stuck = true
+                    lines.append(
+                        "\(guest) stays runnable here; \(entry.peerHost) may still hold a Not Runnable copy (it never becomes runnable). Run hpvmmigrate --recover -P \(guest) again when \(entry.peerHost) is reachable to remove it.")
+                    continue
+                }
+                do { try guests.abortSource(guest, migrationID: id, peer: entry.peerHost, reason: "recovered", targetDone: dropped) } catch {
                     throw MigrationError.registry(error, phase: "recover")
                 }
                 lines.append(
                     "rolled back migration \(id): \(guest) stays runnable on this host"
-                        + (greeted ? "; \(entry.peerHost) dropped its copy." : "; \(entry.peerHost) was not reachable, its Not Runnable copy (if any) never becomes runnable."))
+                        + (dropped ? "; \(entry.peerHost) dropped its copy." : "; \(entry.peerHost) was not reachable: run hpvmmigrate --recover again later to remove its Not Runnable copy, if any."))
             case "source-disabled":
                 guard greeted, let targetPhase else {
                     stuck = true

@@ -86,7 +86,9 @@ extension GuestRegistry {
     /// returns what the target must check. Refuses a guest with a shared storage device.
     ///
     /// - Parameter lock: false for a check only (`-s`), which changes nothing.
-    public func lockForMigration(_ name: String, migrationID: String, peer: String, lock: Bool = true) throws(RegistryError)
+    ///   The journal's `preparing` row records `targetName`, the guest's name on the target.
+    public func lockForMigration(_ name: String, migrationID: String, peer: String, targetName: String? = nil, lock: Bool = true)
+        throws(RegistryError)
         -> (Guest, [MigratingResource])
     {
         try store.write { db in
@@ -117,7 +119,7 @@ extension GuestRegistry {
             }
             if lock {
                 try db.run(sql: "UPDATE guest SET migrationLock = ? WHERE id = ?", arguments: [migrationID, guest.id])
-                try appendJournal(db, migrationID, name, "source", peer, "preparing", nil)
+                try appendJournal(db, migrationID, name, "source", peer, "preparing", targetName ?? name)
             }
             return (guest, resources)
         }
@@ -149,10 +151,15 @@ extension GuestRegistry {
     }
 
     /// Rolls the source back before the point of no return: the lock goes, the guest stays runnable.
-    public func abortSource(_ name: String, migrationID: String, peer: String, reason: String) throws(RegistryError) {
+    ///
+    /// - Parameter targetDone: false when the target may hold a Not Runnable copy it was not told to
+    ///   drop; the journal then says `aborting`, and recovery tells the target later.
+    public func abortSource(_ name: String, migrationID: String, peer: String, reason: String, targetDone: Bool = true)
+        throws(RegistryError)
+    {
         try store.write { db in
             try db.run(sql: "UPDATE guest SET migrationLock = NULL WHERE name = ? AND migrationLock = ?", arguments: [name, migrationID])
-            try appendJournal(db, migrationID, name, "source", peer, "aborted", reason)
+            try appendJournal(db, migrationID, name, "source", peer, targetDone ? "aborted" : "aborting", reason)
         }
     }
 
