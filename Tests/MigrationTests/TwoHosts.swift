@@ -15,7 +15,7 @@ extension Trait where Self == ConditionTrait {
 /// route, joined by a veth pair on 198.51.100.0/24, each with a bridge vsw1 on 203.0.113.0/24, its
 /// own host root, and — on host B — a real sshd. Everything is stopped and deleted, by its own id,
 /// when the value is released.
-final class TwoHosts {
+final class TwoHosts: @unchecked Sendable {
     let tag: String
     let nsA: String
     let nsB: String
