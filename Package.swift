@@ -32,7 +32,9 @@ let package = Package(
         .target(name: "Host", swiftSettings: strictSettings),
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
         .target(name: "SSH", dependencies: ["CLibSSH2"], swiftSettings: strictSettings),
-        .target(name: "Migration", dependencies: ["Registry", "Host", "SSH"], swiftSettings: strictSettings),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "Checksum", dependencies: ["CCrypto"], swiftSettings: strictSettings),
+        .target(name: "Migration", dependencies: ["Registry", "Host", "SSH", "Checksum"], swiftSettings: strictSettings),
         .target(
             name: "Registry",
             dependencies: [

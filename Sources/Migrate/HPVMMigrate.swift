@@ -49,7 +49,7 @@ struct HPVMMigrate: ParsableCommand {
     @Option(name: .customShort("m"), help: ArgumentHelp("The target-side statement for the device at the same guest address (repeatable).", valueName: "rsrc"))
     var storage: [String] = []
 
-    @Flag(name: .customShort("C"), help: "Copy the -m devices' data to the target (not in this release).")
+    @Flag(name: .customShort("C"), help: "Copy the data of each -m device's source backing store to the target.")
     var copy = false
 
     @Flag(name: .customShort("t"), help: "Translate device paths: use the target path that has each LUN's WWID.")
@@ -104,7 +104,7 @@ struct HPVMMigrate: ParsableCommand {
         if boot || stop || online {
             throw ValidationError("-b, -d and -o need a running guest, and guests are defined, not run, in this release; migrate offline without them.")
         }
-        if copy { throw ValidationError("-C (copy a backing store) is not in this release; put the storage on the SAN and use -t.") }
+        if copy && storage.isEmpty { throw ValidationError("-C goes with -m: name the target device to copy each backing store into.") }
         if version || target || recover { return }
         if (name == nil) == (number == nil) { throw ValidationError("give the guest with -P vm-name or -p vm-number.") }
         if host == nil { throw ValidationError("give the target host with -h target-host.") }
@@ -153,6 +153,8 @@ struct HPVMMigrate: ParsableCommand {
             options.remove = delete
             options.checkOnly = checkOnly
             options.force = force
+            options.copy = copy
+            options.progress = !quiet && isatty(2) == 1
             let outcome = try migration.run(options)
             if checkOnly {
                 if json, let report = outcome.report {
@@ -186,7 +188,7 @@ struct HPVMMigrate: ParsableCommand {
                 return writer!
             },
             root: environment.root, failpoints: failpoints, hostName: hostName
-        ).serve(readLine: { Swift.readLine(strippingNewline: true) }, writeLine: { Output.write($0 + "\n") })
+        ).serve(input: StandardInput(), writeLine: { Output.write($0 + "\n") })
     }
 
     static func hostName() -> String {

@@ -15,6 +15,13 @@ public struct MigrationRequest: Codable, Sendable, Equatable {
     public var migrationID: String?
     public var sourceHost: String?
     public var guest: GuestPackage?
+    /// For `copy`: the target path and the source's size; for `data`: offset and length; for
+    /// `end`: the checksum.
+    public var path: String?
+    public var size: Int64?
+    public var offset: Int64?
+    public var length: Int?
+    public var sha256: String?
 
     public init(type: String, version: Int? = nil, migrationID: String? = nil, sourceHost: String? = nil, guest: GuestPackage? = nil) {
         self.type = type
@@ -38,6 +45,8 @@ public struct GuestPackage: Codable, Sendable, Equatable {
     public var overrides: [String?]
     /// `-t`: use the target path that has each LUN's WWID.
     public var translate: Bool
+    /// For each resource, whether `-m … -C` copies its data to the target.
+    public var copies: [Bool] = []
     /// The source's vswitches and their IPv4 subnets.
     public var networks: [String: [String]]
 }
@@ -63,6 +72,7 @@ public struct MigrationReply: Codable, Sendable, Equatable {
     public var map: [String]?
     public var phase: String?
     public var message: String?
+    public var sha256: String?
 
     public init(type: String) { self.type = type }
 }

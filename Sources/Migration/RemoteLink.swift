@@ -3,6 +3,8 @@ public import SSH
 /// A line-oriented connection to the target half.
 public protocol RemoteLink: AnyObject {
     func send(_ line: String) throws(MigrationError)
+    /// Raw bytes after a `data` header line.
+    func sendBytes(_ bytes: UnsafeRawBufferPointer) throws(MigrationError)
     func receive() throws(MigrationError) -> String?
     func close()
 }
@@ -47,6 +49,10 @@ final class SSHLink: RemoteLink {
 
     func receive() throws(MigrationError) -> String? {
         do { return try channel.readLine() } catch { throw MigrationError.ssh(error) }
+    }
+
+    func sendBytes(_ bytes: UnsafeRawBufferPointer) throws(MigrationError) {
+        do { try channel.write(bytes) } catch { throw MigrationError.ssh(error) }
     }
 
     func close() {

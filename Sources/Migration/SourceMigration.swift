@@ -15,6 +15,10 @@ public struct MigrationOptions: Sendable {
     public var remove = false
     public var checkOnly = false
     public var force = false
+    /// `-C`: copy the data of every `-m` device to the target.
+    public var copy = false
+    /// Show a progress line while copying.
+    public var progress = false
 
     public init(guest: String, host: String) {
         self.guest = guest
@@ -110,9 +114,11 @@ public struct SourceMigration {
                 }?.description
             },
             translate: options.translate, networks: networks)
+        var package2 = package
+        package2.copies = package.overrides.map { $0 != nil && options.copy }
         let report: MigrationReply
         do {
-            report = try exchange(MigrationRequest(type: "check", migrationID: id, sourceHost: sourceHost, guest: package))
+            report = try exchange(MigrationRequest(type: "check", migrationID: id, sourceHost: sourceHost, guest: package2))
         } catch {
             rollBack("check failed")
             throw error
@@ -130,9 +136,23 @@ public struct SourceMigration {
             throw checkFailure(errors)
         }
         failpoints.hit("source-after-check")
-        // Phase 3 (data copy, -C) is not in this release. Phase 4: the target prepares.
+        // Phase 3: data copies (-m ... -C), over the same channel.
+        for (index, copy) in package2.copies.enumerated() where copy {
+            guard let source = try? ResourceStatement.parse(resources[index].statement),
+                let target = (report.map?[safe: index]).flatMap({ try? ResourceStatement.parse($0) })
+            else { continue }
+            do {
+                try BackingCopy.send(
+                    realPath: guests.root.real(source.location), shownPath: source.location, targetPath: target.location,
+                    migrationID: id, link: link, exchange: exchange, progress: options.progress)
+            } catch {
+                rollBack("copy failed", targetDone: true)
+                throw error
+            }
+        }
+        // Phase 4: the target prepares.
         do throws(MigrationError) {
-            let prepared = try exchange(MigrationRequest(type: "prepare", migrationID: id, sourceHost: sourceHost, guest: package))
+            let prepared = try exchange(MigrationRequest(type: "prepare", migrationID: id, sourceHost: sourceHost, guest: package2))
             guard prepared.type == "prepared" else { throw MigrationError(.protocolError, ["Target VM Host error - unexpected answer \(prepared.type)."]) }
         } catch {
             let told = (try? exchange(MigrationRequest(type: "abort", migrationID: id, sourceHost: sourceHost, guest: package)))?.type == "aborted"

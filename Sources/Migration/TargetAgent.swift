@@ -27,9 +27,11 @@ public struct TargetAgent {
     }
 
     /// Serves requests until the source closes the connection or says goodbye.
-    public func serve(readLine: () -> String?, writeLine: (String) -> Void) {
+    public func serve(input: any ByteSource, writeLine: (String) -> Void) {
         var greeted = false
-        while let line = readLine() {
+        // Paths the last check allowed to receive a copy (-m ... -C): nothing else is ever written.
+        var copyPaths: Set<String> = []
+        while let line = input.readLine() {
             guard line.utf8.count <= 16 << 20, let request = JSONLine.decode(MigrationRequest.self, line) else {
                 writeLine(JSONLine.encode(errorReply("the request is not hpvmmigrate protocol JSON")))
                 return
@@ -47,7 +49,27 @@ public struct TargetAgent {
                 writeLine(JSONLine.encode(errorReply("say hello with protocol version \(MigrationProtocol.version) first")))
                 return
             }
-            writeLine(JSONLine.encode(handle(request)))
+            if request.type == "copy" {
+                guard let path = request.path, copyPaths.contains(path), let size = request.size, size >= 0 else {
+                    writeLine(JSONLine.encode(errorReply("\(request.path ?? "?") was not checked as a copy target")))
+                    return
+                }
+                writeLine(JSONLine.encode(MigrationReply(type: "copying")))
+                let reply = BackingCopy.receive(realPath: inventory.root.real(path), size: size, input: input) {
+                    input.readLine().flatMap { JSONLine.decode(MigrationRequest.self, $0) }
+                }
+                writeLine(JSONLine.encode(reply))
+                if reply.type == "error" { return }
+                continue
+            }
+            let reply = handle(request)
+            if request.type == "check", reply.type == "report", let guest = request.guest {
+                copyPaths = Set(
+                    zip(reply.map ?? [], guest.copies).compactMap { statement, copy in
+                        copy ? (try? ResourceStatement.parse(statement))?.location : nil
+                    })
+            }
+            writeLine(JSONLine.encode(reply))
             if request.type == "bye" { return }
         }
     }
@@ -144,6 +166,26 @@ public struct TargetAgent {
                 } else {
                     errors.append(
                         Finding(kind: "vswitch", message: "Target VM Host error - vswitch validation failed.", detail: "there is no vswitch (bridge) \(name) on \(hostName)"))
+                }
+                map.append(statement.description)
+                continue
+            }
+            let copied = guest.copies[safe: index] ?? false
+            if copied {
+                // The data is copied: the target device is the one -m names, not the source's LUN.
+                let identity = inventory.identify(statement.location)
+                let folder = String(statement.location[..<(statement.location.lastIndex(of: "/") ?? statement.location.startIndex)])
+                if !identity.exists && (statement.storage != "file" || !inventory.identify(folder.isEmpty ? "/" : folder).exists) {
+                    errors.append(
+                        Finding(kind: "storage", message: "Target VM Host error - Device does not exist.",
+                                detail: "\(statement.location), the copy's destination, does not exist on \(hostName)"))
+                } else if identity.exists && identity.kind != .file && identity.kind != .disk && identity.kind != .logicalVolume {
+                    errors.append(
+                        Finding(kind: "storage", message: "Target VM Host error - Device does not exist.",
+                                detail: "\(statement.location) on \(hostName) is \(identity.kind.rawValue), not a file, disk or volume to copy into"))
+                }
+                for obstacle in (try? guests.obstacles(for: statement.location, guest: guest.name)) ?? [] {
+                    errors.append(Finding(kind: "restricted", message: "Target VM Host error - device is not available.", detail: obstacle))
                 }
                 map.append(statement.description)
                 continue

@@ -37,6 +37,17 @@ public final class SSHChannel {
         }
     }
 
+    /// Writes all of `bytes` (raw data after a header line, for copies).
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(SSHError) {
+        guard let base = bytes.baseAddress else { return }
+        var offset = 0
+        while offset < bytes.count {
+            let n = hpvm_ssh2_channel_write(pointer, base.assumingMemoryBound(to: CChar.self) + offset, bytes.count - offset)
+            guard n >= 0 else { throw session.error(.io, "cannot write to \(session.configuration.knownHostsName)", Int32(n)) }
+            offset += n
+        }
+    }
+
     /// Writes `line` and a newline.
     public func writeLine(_ line: String) throws(SSHError) {
         try write(Array((line + "\n").utf8))

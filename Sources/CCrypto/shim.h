@@ -1,0 +1,4 @@
+#ifndef HPVM_CCRYPTO_SHIM_H
+#define HPVM_CCRYPTO_SHIM_H
+#include <openssl/evp.h>
+#endif

@@ -1,0 +1,207 @@
+internal import Checksum
+internal import Foundation
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// Copies one backing store over the migration channel: only the data segments of a sparse file
+/// are sent (holes are found with SEEK_DATA/SEEK_HOLE and stay holes on the target), each after a
+/// `data` header line, and the target checks a SHA-256 of every segment read back from its disk.
+enum BackingCopy {
+    static let chunk = 1 << 20
+    /// Linux's lseek whences for sparse files (glibc hides them without _GNU_SOURCE).
+    static let seekData: Int32 = 3
+    static let seekHole: Int32 = 4
+
+    /// The data segments of an open file: (offset, length), in order.
+    static func segments(_ fd: Int32, size: Int64) -> [(Int64, Int64)] {
+        var result: [(Int64, Int64)] = []
+        var offset: Int64 = 0
+        while offset < size {
+            let data = lseek(fd, off_t(offset), seekData)
+            if data < 0 {
+                // ENXIO: only a hole remains. Other errors (no SEEK_DATA on a block device): send it all.
+                if errno == ENXIO { break }
+                return [(0, size)]
+            }
+            var hole = Int64(lseek(fd, data, seekHole))
+            if hole < 0 { hole = size }
+            result.append((Int64(data), min(hole, size) - Int64(data)))
+            offset = hole
+        }
+        return result
+    }
+
+    /// Sends the file at `path` (a real path) to the target, which writes it at `targetPath`.
+    static func send(
+        realPath: String, shownPath: String, targetPath: String, migrationID: String, link: any RemoteLink,
+        exchange: (MigrationRequest) throws(MigrationError) -> MigrationReply, progress: Bool
+    ) throws(MigrationError) {
+        let fd = open(realPath, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw MigrationError(.refused, ["cannot read \(shownPath) to copy it: \(String(cString: strerror(errno)))."])
+        }
+        defer { close(fd) }
+        let size = Int64(lseek(fd, 0, SEEK_END))
+        var start = MigrationRequest(type: "copy", migrationID: migrationID)
+        start.path = targetPath
+        start.size = size
+        _ = try exchange(start)
+        let hash = StreamingSHA256()
+        let segments = segments(fd, size: size)
+        let total = segments.reduce(Int64(0)) { $0 + $1.1 }
+        var sent: Int64 = 0
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        for (segmentStart, segmentLength) in segments {
+            var offset = segmentStart
+            let end = segmentStart + segmentLength
+            while offset < end {
+                let want = Int(min(Int64(chunk), end - offset))
+                let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(offset)) }
+                guard n > 0 else { throw MigrationError(.refused, ["cannot read \(shownPath) at \(offset)."]) }
+                var header = MigrationRequest(type: "data", migrationID: migrationID)
+                header.offset = offset
+                header.length = n
+                try link.send(JSONLine.encode(header))
+                var failed: MigrationError?
+                buffer.withUnsafeBytes { bytes in
+                    let slice = UnsafeRawBufferPointer(rebasing: bytes[0..<n])
+                    hash.update(offset)
+                    hash.update(Int64(n))
+                    hash.update(slice)
+                    do throws(MigrationError) { try link.sendBytes(slice) } catch { failed = error }
+                }
+                if let failed { throw failed }
+                offset += Int64(n)
+                sent += Int64(n)
+                if progress {
+                    let percent = total == 0 ? 100 : Int(sent * 100 / total)
+                    let line = "\rhpvmmigrate: copying \(shownPath): \(percent)% (\(sent >> 20) of \(total >> 20) MiB of data in \(size >> 20) MiB)"
+                    _ = line.withCString { write(2, $0, strlen($0)) }
+                }
+            }
+        }
+        if progress { _ = "\n".withCString { write(2, $0, 1) } }
+        var finish = MigrationRequest(type: "end", migrationID: migrationID)
+        finish.sha256 = hash.finish()
+        let reply = try exchange(finish)
+        guard reply.type == "copied", reply.sha256 == finish.sha256 else {
+            throw MigrationError(.target, ["Target VM Host error - the copy of \(shownPath) does not match its checksum."])
+        }
+    }
+
+    /// The target side: receives a copy into `realPath`, then reads every segment back from disk
+    /// and answers with their checksum.
+    static func receive(realPath: String, size: Int64, input: any ByteSource, next: () -> MigrationRequest?) -> MigrationReply {
+        var failure: String?
+        let fd = open(realPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        if fd < 0 { failure = "cannot open \(realPath) for the copy: \(String(cString: strerror(errno)))" }
+        defer { if fd >= 0 { close(fd) } }
+        if fd >= 0 {
+            var st = stat()
+            fstat(fd, &st)
+            if (st.st_mode & S_IFMT) == S_IFREG && Int64(st.st_size) != size { ftruncate(fd, off_t(size)) }
+        }
+        var written: [(Int64, Int)] = []
+        while let request = next() {
+            if request.type == "data", let offset = request.offset, let length = request.length, length >= 0, length <= chunk,
+                offset >= 0, offset + Int64(length) <= size
+            {
+                guard let bytes = input.readBytes(length) else { failure = "the copy ended early"; break }
+                if failure == nil, fd >= 0 {
+                    let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, length, off_t(offset)) }
+                    if n != length { failure = "cannot write \(realPath): \(String(cString: strerror(errno)))" }
+                }
+                written.append((offset, length))
+                continue
+            }
+            if request.type == "end" {
+                if let failure {
+                    var reply = MigrationReply(type: "error")
+                    reply.message = failure
+                    return reply
+                }
+                fsync(fd)
+                let reading = open(realPath, O_RDONLY | O_CLOEXEC)
+                defer { if reading >= 0 { close(reading) } }
+                let hash = StreamingSHA256()
+                var buffer = [UInt8](repeating: 0, count: chunk)
+                for (offset, length) in written {
+                    let n = buffer.withUnsafeMutableBytes { pread(reading, $0.baseAddress, length, off_t(offset)) }
+                    hash.update(offset)
+                    hash.update(Int64(length))
+                    buffer.withUnsafeBytes { hash.update(UnsafeRawBufferPointer(rebasing: $0[0..<max(0, n)])) }
+                }
+                var reply = MigrationReply(type: "copied")
+                reply.sha256 = hash.finish()
+                return reply
+            }
+            var reply = MigrationReply(type: "error")
+            reply.message = "unexpected '\(request.type)' during a copy"
+            return reply
+        }
+        var reply = MigrationReply(type: "error")
+        reply.message = failure ?? "the connection closed during a copy"
+        return reply
+    }
+}
+
+/// Where the target half reads from: lines, and raw bytes after a `data` header.
+public protocol ByteSource: AnyObject {
+    func readLine() -> String?
+    func readBytes(_ count: Int) -> [UInt8]?
+}
+
+/// Standard input, buffered, for the target half.
+public final class StandardInput: ByteSource {
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var eof = false
+
+    public init() {}
+
+    private func fill() -> Bool {
+        if start > 0 && start == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            start = 0
+        }
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, 1 << 20) }
+        guard n > 0 else {
+            eof = true
+            return false
+        }
+        if start > 0 {
+            buffer.removeFirst(start)
+            start = 0
+        }
+        buffer.append(contentsOf: chunk[0..<n])
+        return true
+    }
+
+    public func readLine() -> String? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: 10) {
+                let line = String(decoding: buffer[start..<newline], as: UTF8.self)
+                start = newline + 1
+                return line
+            }
+            if buffer.count - start > 16 << 20 { return nil }
+            if !fill() {
+                guard start < buffer.count else { return nil }
+                let line = String(decoding: buffer[start...], as: UTF8.self)
+                start = buffer.count
+                return line
+            }
+        }
+    }
+
+    public func readBytes(_ count: Int) -> [UInt8]? {
+        while buffer.count - start < count {
+            if !fill() { return nil }
+        }
+        let bytes = Array(buffer[start..<(start + count)])
+        start += count
+        return bytes
+    }
+}
