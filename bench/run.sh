@@ -9,6 +9,9 @@
 #   d  8 processes adding 500 entries each in parallel: all 4,000 present, zero errors
 #   e  `hpvmstatus` over 10,000 guests with 8 resources each vs `sqlite3` printing the same table
 #   f  `hpvmcreate` of one more guest (8 resources) into that registry vs `sqlite3` doing its inserts
+#   g  a 64-disk guest migrated between two sealed namespaces vs OpenSSH `ssh -i key target true`,
+#      and the number of SSH connections one migration makes (counted in sshd's log)
+#   h  `hpvmmigrate -m ... -C` of a 1 GiB file, dense and with 10 % data, vs `scp` of the same file
 #
 # Needs root or sudo only to install hyperfine and sqlite3 when they are missing.
 set -euo pipefail
@@ -25,7 +28,7 @@ bin="$(swift build "${flags[@]}" --show-bin-path)"
 views="$PWD/schema/audit.sql"
 work="$(mktemp -d /tmp/hpvm-bench.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
-which=("${@:-a b c d e f}")
+which=("${@:-a b c d e f g h}")
 which=(${which[*]})
 
 machine() {
@@ -260,6 +263,77 @@ COMMIT;"
     ours="$(mean "$work/f.csv" 0)"
     theirs="$(mean "$work/f.csv" 1)"
     echo "hpvmcreate: $(ms "$ours")   sqlite3: $(ms "$theirs")   ratio: $(ratio "$ours" "$theirs")x (target <= 2x)"
+}
+
+# Two sealed hosts with 64 SAN LUNs each (the same WWIDs), for g and h.
+migration_hosts() {
+    if [ "$(id -u)" -ne 0 ]; then echo "(needs root for network namespaces; skipped)"; return 1; fi
+    local a="$work/ga" b="$work/gb"
+    "$bin/hpvm-demo-host" --san-disks 64 "$a" >/dev/null
+    "$bin/hpvm-demo-host" --san-disks 64 "$b" >/dev/null
+    mkdir -p "$a/sys/class/net/vsw1/bridge" "$b/sys/class/net/vsw1/bridge" "$a/hpvm/disks" "$b/hpvm/disks"
+    . scripts/lib/two-hosts.sh
+    two_hosts_up "$a" "$b"
+    trap 'two_hosts_down; rm -rf "$work"' EXIT
+}
+
+bench_g() {
+    echo "## (g) migrate a 64-disk guest between two namespaces vs ssh -i key target true"
+    migration_hosts || return 0
+    local args=(-P big -r 1G -a network:avio_lan::vswitch:vsw1)
+    for i in $(seq 1 64); do args+=(-a "disk:avio_stor::disk:/dev/rdisk/disk$i"); done
+    on A hpvmcreate "${args[@]}"
+    local before after
+    before="$(grep -c 'Accepted publickey' "$keys/sshd.log" || true)"
+    on A hpvmmigrate -P big -h 198.51.100.2 >&2
+    after="$(grep -c 'Accepted publickey' "$keys/sshd.log" || true)"
+    echo "SSH connections for one migration: $((after - before))"
+    # Each timed run starts from the same state: the guest runnable on A and absent on B.
+    local reset="sh -c 'HPVM_ROOT=$hostB $bin/hpvmremove -Q -F -P big >/dev/null 2>&1; HPVM_ROOT=$hostA $bin/hpvmmodify -P big -x register_status=enabled >/dev/null 2>&1; true'"
+    local ssh_cmd="ip netns exec $nsA ssh -i $keys/id_ed25519 -o UserKnownHostsFile=$keys/known_hosts -o BatchMode=yes root@198.51.100.2 true"
+    hyperfine -N --warmup 1 --runs "${RUNS_G:-10}" --export-csv "$work/g.csv" -n "hpvmmigrate (64 disks)" -n "ssh true" \
+        --prepare "$reset" \
+        "env HPVM_ROOT=$hostA HPVM_SSH_IDENTITY=$keys/id_ed25519 HPVM_SSH_KNOWN_HOSTS=$keys/known_hosts HPVM_REMOTE_COMMAND=$bin/hpvmmigrate ip netns exec $nsA $bin/hpvmmigrate -P big -h 198.51.100.2" \
+        --prepare "true" "$ssh_cmd" >&2
+    local ours theirs
+    ours="$(mean "$work/g.csv" 0)"
+    theirs="$(mean "$work/g.csv" 1)"
+    echo "hpvmmigrate (64 disks): $(ms "$ours")   ssh -i key target true: $(ms "$theirs")   ratio: $(ratio "$ours" "$theirs")x (target <= 3x)"
+    two_hosts_down
+    trap 'rm -rf "$work"' EXIT
+}
+
+bench_h() {
+    echo "## (h) hpvmmigrate -C of a 1 GiB file vs scp (dense, and 10 % data)"
+    migration_hosts || return 0
+    local dense="$hostA/hpvm/disks/dense.img" sparse="$hostA/hpvm/disks/sparse.img"
+    head -c $((1 << 30)) /dev/urandom > "$dense"
+    truncate -s 1G "$sparse"
+    for i in $(seq 0 9); do
+        dd if=/dev/urandom of="$sparse" bs=1M count=10 seek=$((i * 100 + 7)) conv=notrunc status=none
+    done
+    echo "sparse file: $(du -k "$sparse" | cut -f1) KiB allocated of 1 GiB"
+    for kind in dense sparse; do
+        on A hpvmcreate -P "$kind" -r 1G -a "disk:avio_stor:0,0,0:file:/hpvm/disks/$kind.img"
+    done
+    local reset_dense="sh -c 'rm -f $hostB/hpvm/disks/dense.img; HPVM_ROOT=$hostB $bin/hpvmremove -Q -F -P dense >/dev/null 2>&1; HPVM_ROOT=$hostA $bin/hpvmmodify -P dense -x register_status=enabled >/dev/null 2>&1; true'"
+    local reset_sparse="${reset_dense//dense/sparse}"
+    local env="env HPVM_SSH_IDENTITY=$keys/id_ed25519 HPVM_SSH_KNOWN_HOSTS=$keys/known_hosts HPVM_REMOTE_COMMAND=$bin/hpvmmigrate HPVM_ROOT=$hostA"
+    local scp_to="ip netns exec $nsA scp -q -i $keys/id_ed25519 -o UserKnownHostsFile=$keys/known_hosts -o BatchMode=yes"
+    hyperfine -N --runs "${RUNS_H:-3}" --export-csv "$work/h.csv" \
+        -n "hpvmmigrate -C dense" -n "scp dense" -n "hpvmmigrate -C sparse" -n "scp sparse" \
+        --prepare "$reset_dense" "$env ip netns exec $nsA $bin/hpvmmigrate -q -P dense -h 198.51.100.2 -m disk:avio_stor:0,0,0:file:/hpvm/disks/dense.img -C" \
+        --prepare "rm -f $hostB/scp-dense.img" "$scp_to $dense root@198.51.100.2:$hostB/scp-dense.img" \
+        --prepare "$reset_sparse" "$env ip netns exec $nsA $bin/hpvmmigrate -q -P sparse -h 198.51.100.2 -m disk:avio_stor:0,0,0:file:/hpvm/disks/sparse.img -C" \
+        --prepare "rm -f $hostB/scp-sparse.img" "$scp_to $sparse root@198.51.100.2:$hostB/scp-sparse.img" >&2
+    cmp "$dense" "$hostB/hpvm/disks/dense.img" && cmp "$sparse" "$hostB/hpvm/disks/sparse.img" && echo "copies identical: yes"
+    echo "allocated on the target: -C sparse $(du -k "$hostB/hpvm/disks/sparse.img" | cut -f1) KiB, scp sparse $(du -k "$hostB/scp-sparse.img" | cut -f1) KiB"
+    local od os sd ss
+    od="$(mean "$work/h.csv" 0)"; sd="$(mean "$work/h.csv" 1)"; os="$(mean "$work/h.csv" 2)"; ss="$(mean "$work/h.csv" 3)"
+    echo "dense:  hpvmmigrate -C $(awk -v s="$od" 'BEGIN {printf "%.2f s (%.0f MiB/s)", s, 1024 / s}')   scp $(awk -v s="$sd" 'BEGIN {printf "%.2f s (%.0f MiB/s)", s, 1024 / s}')   throughput ratio: $(ratio "$sd" "$od")x (target >= 0.8x)"
+    echo "sparse: hpvmmigrate -C $(awk -v s="$os" 'BEGIN {printf "%.2f s", s}')   scp $(awk -v s="$ss" 'BEGIN {printf "%.2f s", s}')   speed-up: $(ratio "$ss" "$os")x (target >= 5x)"
+    two_hosts_down
+    trap 'rm -rf "$work"' EXIT
 }
 
 machine
