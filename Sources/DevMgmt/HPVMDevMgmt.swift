@@ -115,11 +115,7 @@ struct HPVMDevMgmt: ParsableCommand {
     }
 
     static func main() {
-        if let (index, shown) = Arguments.firstInvalidUTF8() {
-            Output.error("hpvmdevmgmt", "argument \(index) is not valid UTF-8: '\(shown)'.")
-            Output.exit(ExitStatus.usage)
-        }
-        do {
+        CommandMain.run("hpvmdevmgmt", {
             // The common shapes (-a SPEC, -l SPEC, -I, ... with -V, -v, --json) skip ArgumentParser's
             // start-up, which costs more than the registry work itself (bench/RESULTS.md, (a)).
             if let fast = FastArguments.parse(Array(CommandLine.arguments.dropFirst())) {
@@ -128,18 +124,9 @@ struct HPVMDevMgmt: ParsableCommand {
                 var command = try parseAsRoot()
                 try command.run()
             }
-        } catch let error as RegistryError {
-            Output.error("hpvmdevmgmt", error.message)
-            Output.exit(ExitStatus.status(for: error))
-        } catch {
+        }, usageError: { error in
             let code = exitCode(for: error)
-            if code == .success {
-                Output.write(fullMessage(for: error) + "\n")
-                Output.exit(0)
-            }
-            Output.error("hpvmdevmgmt", message(for: error))
-            Output.write(usageString() + "\n", to: 2)
-            Output.exit(code.rawValue)
-        }
+            return (code == .success ? fullMessage(for: error) : message(for: error) + "\n" + usageString(), code.rawValue)
+        })
     }
 }

@@ -40,30 +40,9 @@ public enum GuestCommand {
         try texts.map { try ResourceStatement.parse($0) }
     }
 
-    /// Runs a guest command's `main`: checks raw arguments, runs, and turns errors into messages
-    /// that start with the command name and into the exit status of the man pages.
-    public static func main(_ name: String, _ body: () throws -> Void, usageError: (any Error) -> (String, Int32)?) {
-        if let (index, shown) = Arguments.firstInvalidUTF8() {
-            Output.error(name, "argument \(index) is not valid UTF-8: '\(shown)'.")
-            Output.exit(ExitStatus.usage)
-        }
-        do {
-            try body()
-        } catch let error as RegistryError {
-            Output.error(name, error.message)
-            Output.exit(ExitStatus.status(for: error))
-        } catch {
-            if let (message, status) = usageError(error) {
-                if status == 0 {
-                    Output.write(message + "\n")
-                } else {
-                    Output.error(name, message)
-                }
-                Output.exit(status)
-            }
-            Output.error(name, "\(error)")
-            Output.exit(ExitStatus.failure)
-        }
+    /// Runs a guest command's `main` (see ``HPVMCLI/CommandMain``).
+    public static func main(_ name: String, _ body: () throws -> Void, usageError: (any Error) -> (String, Int32)) -> Never {
+        CommandMain.run(name, body, usageError: usageError)
     }
 }
 

@@ -65,28 +65,16 @@ struct HPVMHostRDev: ParsableCommand {
     }
 
     static func main() {
-        if let (index, shown) = Arguments.firstInvalidUTF8() {
-            Output.error("hpvmhostrdev", "argument \(index) is not valid UTF-8: '\(shown)'.")
-            Output.exit(ExitStatus.failure)
-        }
-        do {
+        // hpvmhostrdev exits 1 on any error, an invalid option included (hpvm-reference.md c).
+        CommandMain.run("hpvmhostrdev", invalidUTF8Status: ExitStatus.failure, {
             var command = try parseAsRoot()
             try command.run()
-        } catch let error as RegistryError {
-            Output.error("hpvmhostrdev", error.message)
-            Output.exit(ExitStatus.failure)
-        } catch {
+        }, usageError: { error in
             let code = exitCode(for: error)
-            if code == .success {
-                Output.write(fullMessage(for: error) + "\n")
-                Output.exit(0)
-            }
-            if error is ExitCode { Output.exit(code.rawValue) }
-            // hpvmhostrdev exits 1 on any error, an invalid option included (hpvm-reference.md c).
-            Output.error("hpvmhostrdev", message(for: error))
-            Output.write(summary, to: 2)
-            Output.exit(ExitStatus.failure)
-        }
+            if code == .success { return (fullMessage(for: error), 0) }
+            if error is ExitCode { return ("", code.rawValue) }
+            return (message(for: error) + "\n" + String(summary.dropLast()), ExitStatus.failure)
+        })
     }
 }
 

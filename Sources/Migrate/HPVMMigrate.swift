@@ -1,7 +1,7 @@
 import ArgumentParser
 import GuestTools
-import HPVMCLI
-import Migration
+public import HPVMCLI
+public import Migration
 import Registry
 import SSH
 
@@ -198,27 +198,16 @@ struct HPVMMigrate: ParsableCommand {
     }
 
     static func main() {
-        if let (index, shown) = Arguments.firstInvalidUTF8() {
-            Output.error("hpvmmigrate", "argument \(index) is not valid UTF-8: '\(shown)'.")
-            Output.exit(ExitStatus.usage)
-        }
-        do {
+        CommandMain.run("hpvmmigrate", {
             var command = try parseAsRoot()
             try command.run()
-        } catch let error as MigrationError {
-            for line in error.lines { Output.error("hpvmmigrate", line) }
-            Output.exit(ExitStatus.failure)
-        } catch let error as RegistryError {
-            Output.error("hpvmmigrate", error.message)
-            Output.exit(ExitStatus.status(for: error))
-        } catch {
+        }, usageError: { error in
             let code = exitCode(for: error)
-            if code == .success {
-                Output.write(fullMessage(for: error) + "\n")
-                Output.exit(0)
-            }
-            Output.error("hpvmmigrate", message(for: error))
-            Output.exit(code.rawValue)
-        }
+            return (code == .success ? fullMessage(for: error) : message(for: error), code.rawValue)
+        })
     }
+}
+
+extension MigrationError: MessageLines {
+    public var exitStatus: Int32 { code == .usage ? ExitStatus.usage : ExitStatus.failure }
 }

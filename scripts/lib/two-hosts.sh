@@ -42,6 +42,7 @@ PermitRootLogin prohibit-password
 UsePAM no
 StrictModes no
 LogLevel VERBOSE
+Subsystem sftp internal-sftp
 SetEnv HPVM_ROOT=$hostB
 CONFIG
     ip netns exec "$nsB" /usr/sbin/sshd -D -f "$keys/sshd_config" -E "$keys/sshd.log" &

@@ -1,0 +1,43 @@
+public import Registry
+
+/// An error that knows the lines to print (each after the command's name) and its exit status.
+public protocol MessageLines: Error {
+    var lines: [String] { get }
+    var exitStatus: Int32 { get }
+}
+
+extension RegistryError: MessageLines {
+    public var lines: [String] { message.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
+    public var exitStatus: Int32 { ExitStatus.status(for: self) }
+}
+
+/// The one way every hpvm executable runs: raw arguments checked, then the command, then every
+/// error printed as `name: message` lines with the exit status of the man pages.
+public enum CommandMain {
+    /// - Parameters:
+    ///   - usageError: for an error of the argument parser, its message and status (0 for help).
+    public static func run(
+        _ name: String, invalidUTF8Status: Int32 = ExitStatus.usage, _ body: () throws -> Void,
+        usageError: (any Error) -> (String, Int32)
+    ) -> Never {
+        if let (index, shown) = Arguments.firstInvalidUTF8() {
+            Output.error(name, "argument \(index) is not valid UTF-8: '\(shown)'.")
+            Output.exit(invalidUTF8Status)
+        }
+        do {
+            try body()
+            Output.exit(ExitStatus.success)
+        } catch let error as any MessageLines {
+            for line in error.lines { Output.error(name, line) }
+            Output.exit(error.exitStatus)
+        } catch {
+            let (message, status) = usageError(error)
+            if status == 0 {
+                Output.write(message + "\n")
+            } else if !message.isEmpty {
+                Output.error(name, message)
+            }
+            Output.exit(status)
+        }
+    }
+}
