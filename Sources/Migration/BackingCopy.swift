@@ -160,20 +160,17 @@ public final class StandardInput: ByteSource {
 
     public init() {}
 
+    private var chunk = [UInt8](repeating: 0, count: 1 << 20)
+
     private func fill() -> Bool {
-        if start > 0 && start == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
-            start = 0
-        }
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, 1 << 20) }
-        guard n > 0 else {
-            eof = true
-            return false
-        }
         if start > 0 {
             buffer.removeFirst(start)
             start = 0
+        }
+        let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+        guard n > 0 else {
+            eof = true
+            return false
         }
         buffer.append(contentsOf: chunk[0..<n])
         return true
