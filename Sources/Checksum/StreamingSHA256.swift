@@ -28,14 +28,34 @@ public final class StreamingSHA256 {
         withUnsafeBytes(of: &bigEndian) { update($0) }
     }
 
-    /// The digest as 64 hex digits. The corresponding C function is `EVP_DigestFinal_ex`.
-    public func finish() -> String {
+    /// The digest's 32 bytes. The corresponding C function is `EVP_DigestFinal_ex`.
+    public func finishBytes() -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
         EVP_DigestFinal_ex(context, &digest, &length)
+        return Array(digest.prefix(Int(length)))
+    }
+
+    /// The SHA-256 of a string's UTF-8 bytes, as 64 hex digits.
+    public static func hex(_ text: String) -> String {
+        let hash = StreamingSHA256()
+        var text = text
+        text.withUTF8 { hash.update(UnsafeRawBufferPointer($0)) }
+        return hash.finish()
+    }
+
+    /// The SHA-256 of `bytes`.
+    public static func digest(_ bytes: [UInt8]) -> [UInt8] {
+        let hash = StreamingSHA256()
+        hash.update(bytes)
+        return hash.finishBytes()
+    }
+
+    /// The digest as 64 hex digits. The corresponding C function is `EVP_DigestFinal_ex`.
+    public func finish() -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
-        for byte in digest.prefix(Int(length)) {
+        for byte in finishBytes() {
             out.append(digits[Int(byte >> 4)])
             out.append(digits[Int(byte & 0xF)])
         }

@@ -94,7 +94,18 @@ extension DeviceManager {
                         changes.append(#""addedAlias":\#(json(path))"#)
                     }
                 }
-                if names != entry.names { try DeviceTable.setNames(db, id: entry.id, names: names) }
+                if names != entry.names {
+                    if Array(names.prefix(entry.names.count)) == entry.names {
+                        // Only new aliases: append them after the existing names.
+                        for (offset, name) in names.dropFirst(entry.names.count).enumerated() {
+                            try db.run(
+                                sql: "INSERT INTO deviceName (deviceId, name, position) VALUES (?, ?, ?)",
+                                arguments: [entry.id, name, entry.names.count + offset])
+                        }
+                    } else {
+                        try DeviceTable.setNames(db, id: entry.id, names: names)
+                    }
+                }
                 if !changes.isEmpty {
                     try DeviceTable.touch(db, id: entry.id, now: now)
                     auditRows.append(("rescan", entry.name, "{" + changes.joined(separator: ",") + "}"))
