@@ -39,7 +39,6 @@ let package = Package(
             name: "Registry",
             dependencies: [
                 "Host",
-                "Checksum",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,4 +1,3 @@
-internal import Checksum
 internal import GRDB
 #if canImport(Glibc)
 internal import Glibc
@@ -127,7 +126,7 @@ enum AuditLog {
     ) -> String {
         // Length-prefixed fields, so no two different rows hash the same text.
         let fields = [prevHash, at, user, command, action, object, change]
-        return StreamingSHA256.hex(fields.map { "\($0.utf8.count):\($0)" }.joined(separator: "|"))
+        return SHA256.hex(fields.map { "\($0.utf8.count):\($0)" }.joined(separator: "|"))
     }
 }
 
