@@ -460,7 +460,7 @@ public struct GuestRegistry: Sendable {
                 .restricted, "cannot give guest \(guest.name) \(location): it is restricted, \(why).")
         }
         let same = try DeviceTable.sameDevice(as: identity, db)
-        var entry = same.first { $0.type == .gdev && $0.identityKey == identity.key(ignoringWWID: $0.ignoreWWID) }
+        let entry = same.first { $0.type == .gdev && $0.identityKey == identity.key(ignoringWWID: $0.ignoreWWID) }
             ?? same.first { $0.type == .gdev && $0.containerKey == nil }
         if entry == nil, let holder = same.first(where: { $0.type == .gdev && !$0.dependents.isEmpty }) {
             // A partition of a disk a guest uses, or the disk of a partition a guest uses.
@@ -468,7 +468,12 @@ public struct GuestRegistry: Sendable {
                 .inUse,
                 "cannot give guest \(guest.name) \(location): it is \(rules.describe(holder, for: identity)), used by \(Display.list(holder.dependents)).")
         }
+        var entryID: Int64 = 0
+        var entryName = location
+        var created = ""
         if let existing = entry {
+            entryID = existing.id
+            entryName = existing.name
             let others = existing.dependents.filter { $0 != guest.name }
             if !others.isEmpty && !existing.isShared {
                 throw RegistryError(
@@ -485,17 +490,14 @@ public struct GuestRegistry: Sendable {
             if let taken = try DeviceTable.entry(named: location, db) {
                 throw RegistryError(.conflict, "cannot give guest \(guest.name) \(location): it is \(taken.type.rawValue) entry \(Display.safe(taken.name)).")
             }
-            let id = try DeviceTable.insert(
+            entryID = try DeviceTable.insert(
                 db, type: .gdev, names: [location], identity: identity, ignoreWWID: false,
                 attributes: ["SHARE": identity.kind == .vswitch ? "YES" : "NO"], now: audit.now())
-            entry = try DeviceTable.entry(id: id, db)
-            try AuditLog.append(
-                db, audit, action: "add", object: location,
-                change: #"{"type":"gdev","devType":"\#(identity.kind.rawValue)","wwid":\#(json(identity.wwid?.description)),"by":"guest \#(guest.name)"}"#)
+            entryName = location
+            created = #","created":{"type":"gdev","devType":"\#(identity.kind.rawValue)","wwid":\#(json(identity.wwid?.description))}"#
         }
-        guard let entry else { return }
         let placed = try place(statement, guest: guest, db)
-        try db.run(sql: "INSERT OR IGNORE INTO dependent (deviceId, name, kind) VALUES (?, ?, 'guest')", arguments: [entry.id, guest.name])
+        try db.run(sql: "INSERT OR IGNORE INTO dependent (deviceId, name, kind) VALUES (?, ?, 'guest')", arguments: [entryID, guest.name])
         let position = try db.fetchOne(Int.self, sql: "SELECT coalesce(max(position), -1) + 1 FROM guestResource WHERE guestId = ?", arguments: [guest.id]) ?? 0
         try db.run(sql: """
                 INSERT INTO guestResource (guestId, position, deviceType, adapterType, bus, device, target, mac, storageType, location)
@@ -505,9 +507,10 @@ public struct GuestRegistry: Sendable {
                 guest.id, position, placed.deviceType.rawValue, placed.adapter, placed.bus, placed.device, placed.target,
                 placed.mac, placed.storage, location,
             ])
+        // One audit row for the attachment and, when the entry is new, its creation.
         try AuditLog.append(
-            db, audit, action: "attach", object: entry.name,
-            change: #"{"guest":\#(json(guest.name)),"resource":\#(json(placed.description))}"#)
+            db, audit, action: "attach", object: entryName,
+            change: #"{"guest":\#(json(guest.name)),"resource":\#(json(placed.description))\#(created)}"#)
     }
 
     /// The statement with its guest address checked, or assigned when it was left empty.
