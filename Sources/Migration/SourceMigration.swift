@@ -264,6 +264,14 @@ public struct SourceMigration {
                         "\(guest) is Not Runnable on both hosts: \(entry.peerHost) cannot be reached. Run hpvmmigrate --recover -P \(guest) again when it can.")
                     continue
                 }
+                guard targetPhase == "prepared" || targetPhase == "committed" else {
+                    // The target has no prepared copy (its registry was lost or replaced): the guest
+                    // is runnable nowhere. Say so; never guess.
+                    stuck = true
+                    lines.append(
+                        "\(entry.peerHost) has no record of migration \(id) (phase \(targetPhase)); \(guest) is runnable on neither host. Check that it is not on \(entry.peerHost), then make it runnable here with hpvmmodify -P \(guest) -x register_status=enabled.")
+                    continue
+                }
                 if targetPhase == "prepared" {
                     guard ask("commit")?.type == "committed" else {
                         stuck = true

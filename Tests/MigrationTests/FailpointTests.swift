@@ -1,4 +1,5 @@
 import Foundation
+import HPVMTestSupport
 import Migration
 import Testing
 
@@ -64,5 +65,24 @@ import Testing
         #expect(try hosts.on("A", "hpvmmigrate", ["--recover", "-P", "g1"]).status == 0)
         #expect(try hosts.runnable("B", "g1") == true)
         #expect(try hosts.runnable("A", "g1") == false)
+    }
+}
+
+@Suite(.requiresRootAndSSHD, .serialized) struct RecoveryEdgeTests {
+    @Test func aTargetThatLostItsRegistryIsNeverAssumedToHaveTheGuest() throws {
+        // Given a migration stopped after the point of no return
+        let hosts = try TwoHosts()
+        #expect(try hosts.on("A", "hpvmcreate", ["-P", "g1", "-r", "1G", "-a", "disk:avio_stor::disk:/dev/rdisk/disk1"]).status == 0)
+        #expect(try hosts.migrate("-P", "g1", environment: ["HPVM_FAILPOINT": "source-after-disable"]).status != 0)
+        // When the target's registry is lost
+        let registry = hosts.rootB.path + "/var/opt/hpvm/common/hpvm_mgmtdb.sqlite"
+        try FileManager.default.removeItem(atPath: registry)
+        // Then recovery does not claim the guest moved, and says how to get it back
+        let result = try hosts.on("A", "hpvmmigrate", ["--recover", "-P", "g1"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("has no record of migration"))
+        #expect(result.stderr.contains("hpvmmodify -P g1 -x register_status=enabled"))
+        #expect(try hosts.runnable("A", "g1") == false)
+        #expect(try hosts.runnable("B", "g1") == nil)
     }
 }
