@@ -90,7 +90,7 @@ let package = Package(
             dependencies: ["HPVMTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "SSHTests", dependencies: ["SSH"], swiftSettings: strictSettings),
+        .testTarget(name: "SSHTests", dependencies: ["SSH", "HPVMTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "MigrationTests",
             dependencies: ["Migration", "Registry", "Host", "HPVMTestSupport"],

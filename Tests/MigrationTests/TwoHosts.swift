@@ -173,45 +173,13 @@ final class TwoHosts: @unchecked Sendable {
     }
 
     static func spawn(_ path: String, _ arguments: [String]) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, path, &actions, nil, argv, environ) == 0 else { throw TestFailure("cannot start \(path)") }
-        return pid
+        try ChildProcess.start(path, arguments)
     }
 
-    /// Runs a program to its end with posix_spawn, capturing stdout and stderr in files.
+    /// Runs a program to its end, capturing stdout and stderr.
     static func capture(_ path: String, _ arguments: [String], environment: [String: String]) throws -> Result {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("hpvm-cap-\(UUID().uuidString)").path
-        defer {
-            unlink(base + ".out")
-            unlink(base + ".err")
-        }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, base + ".out", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, base + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, path, &actions, nil, argv, envp) == 0 else { throw TestFailure("cannot start \(path)") }
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
-        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Result(
-            status: code, stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+        let result = try ChildProcess.run(path, arguments, environment: environment)
+        return Result(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 }
 

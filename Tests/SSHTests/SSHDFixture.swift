@@ -1,4 +1,5 @@
 import Foundation
+import HPVMTestSupport
 import Testing
 
 /// Tests that need a real OpenSSH server: root (sshd must run as root) and /usr/sbin/sshd.
@@ -97,19 +98,8 @@ final class SSHDFixture {
         guard status == 0 else { throw FixtureError("ssh-keygen failed: \(status)") }
     }
 
-    /// Starts a program with stdin and stdout on /dev/null.
     static func spawn(_ path: String, _ arguments: [String]) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
-        guard rc == 0 else { throw FixtureError("cannot start \(path): \(rc)") }
-        return pid
+        try ChildProcess.start(path, arguments)
     }
 
     static func freePort() throws -> Int {
