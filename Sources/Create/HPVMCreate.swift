@@ -63,7 +63,7 @@ struct HPVMCreate: ParsableCommand {
     }
 
     static func main() {
-        GuestCommand.main("hpvmcreate", {
+        CommandMain.run("hpvmcreate", {
             if let quick = quick.read(Array(CommandLine.arguments.dropFirst())), let name = quick["-P"]?.first {
                 try create(
                     name: name, add: quick["-a"] ?? [], vcpus: quick["-c"]?.first, memory: quick["-r"]?.first,

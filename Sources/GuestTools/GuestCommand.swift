@@ -39,11 +39,6 @@ public enum GuestCommand {
     public static func statements(_ texts: [String]) throws -> [ResourceStatement] {
         try texts.map { try ResourceStatement.parse($0) }
     }
-
-    /// Runs a guest command's `main` (see ``HPVMCLI/CommandMain``).
-    public static func main(_ name: String, _ body: () throws -> Void, usageError: (any Error) -> (String, Int32)) -> Never {
-        CommandMain.run(name, body, usageError: usageError)
-    }
 }
 
 /// `hpvmstatus`'s output formats.

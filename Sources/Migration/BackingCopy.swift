@@ -156,7 +156,6 @@ public protocol ByteSource: AnyObject {
 public final class StandardInput: ByteSource {
     private var buffer: [UInt8] = []
     private var start = 0
-    private var eof = false
 
     public init() {}
 
@@ -168,10 +167,7 @@ public final class StandardInput: ByteSource {
             start = 0
         }
         let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-        guard n > 0 else {
-            eof = true
-            return false
-        }
+        guard n > 0 else { return false }
         buffer.append(contentsOf: chunk[0..<n])
         return true
     }

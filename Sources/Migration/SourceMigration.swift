@@ -103,7 +103,7 @@ public struct SourceMigration {
         }
         // Phase 2: checks.
         let networks = NetworkInventory().bridges()
-        let package = GuestPackage(
+        var package = GuestPackage(
             name: targetName, vcpus: options.vcpus ?? guest.vcpus, memoryMB: options.memoryMB ?? guest.memoryMB,
             label: options.label ?? guest.label, osType: guest.osType, resources: resources,
             overrides: resources.map { resource in
@@ -114,11 +114,10 @@ public struct SourceMigration {
                 }?.description
             },
             translate: options.translate, networks: networks)
-        var package2 = package
-        package2.copies = package.overrides.map { $0 != nil && options.copy }
+        package.copies = package.overrides.map { $0 != nil && options.copy }
         let report: MigrationReply
         do {
-            report = try exchange(MigrationRequest(type: "check", migrationID: id, sourceHost: sourceHost, guest: package2))
+            report = try exchange(MigrationRequest(type: "check", migrationID: id, sourceHost: sourceHost, guest: package))
         } catch {
             rollBack("check failed")
             throw error
@@ -137,7 +136,7 @@ public struct SourceMigration {
         }
         failpoints.hit("source-after-check")
         // Phase 3: data copies (-m ... -C), over the same channel.
-        for (index, copy) in package2.copies.enumerated() where copy {
+        for (index, copy) in package.copies.enumerated() where copy {
             guard let source = try? ResourceStatement.parse(resources[index].statement),
                 let target = (report.map?[safe: index]).flatMap({ try? ResourceStatement.parse($0) })
             else { continue }
@@ -152,7 +151,7 @@ public struct SourceMigration {
         }
         // Phase 4: the target prepares.
         do throws(MigrationError) {
-            let prepared = try exchange(MigrationRequest(type: "prepare", migrationID: id, sourceHost: sourceHost, guest: package2))
+            let prepared = try exchange(MigrationRequest(type: "prepare", migrationID: id, sourceHost: sourceHost, guest: package))
             guard prepared.type == "prepared" else { throw MigrationError(.protocolError, ["Target VM Host error - unexpected answer \(prepared.type)."]) }
         } catch {
             let told = (try? exchange(MigrationRequest(type: "abort", migrationID: id, sourceHost: sourceHost, guest: package)))?.type == "aborted"
@@ -229,9 +228,9 @@ public struct SourceMigration {
             defer { link?.close() }
             func ask(_ type: String) -> MigrationReply? {
                 guard let link else { return nil }
-                let target = (try? guests.guest(named: guest)).flatMap { $0 }
+                // abort, commit and status need only the guest's name on the target.
                 let package = GuestPackage(
-                    name: targetName, vcpus: target?.vcpus ?? 1, memoryMB: target?.memoryMB ?? 0, label: nil, osType: nil,
+                    name: targetName, vcpus: 0, memoryMB: 0, label: nil, osType: nil,
                     resources: [], overrides: [], translate: false, networks: [:])
                 if type == "hello" {
                     _ = try? link.send(JSONLine.encode(MigrationRequest(type: "hello", version: MigrationProtocol.version, sourceHost: sourceHost)))

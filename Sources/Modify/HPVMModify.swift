@@ -89,7 +89,7 @@ struct HPVMModify: ParsableCommand {
     }
 
     static func main() {
-        GuestCommand.main("hpvmmodify", {
+        CommandMain.run("hpvmmodify", {
             var command = try parseAsRoot()
             try command.run()
         }, usageError: { error in

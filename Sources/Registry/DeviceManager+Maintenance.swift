@@ -31,8 +31,7 @@ extension DeviceManager {
         return try store.write { db in
             var report = RescanReport()
             let now = audit.now()
-            let known = Set(try db.fetchAll(String.self, sql: "SELECT name FROM deviceName"))
-            var taken = known
+            var taken = Set(try db.fetchAll(String.self, sql: "SELECT name FROM deviceName"))
             var auditRows: [(String, String, String)] = []
             for entry in try DeviceTable.entries(db) {
                 report.checked += 1

@@ -270,7 +270,7 @@ public struct DeviceManager: Sendable {
 
     /// Refuses to unshare a device that several guests use.
     private func checkUnshare(_ entry: DeviceEntry) throws {
-        if entry.dependents.filter({ _ in true }).count > 1 {
+        if entry.dependents.count > 1 {
             throw RegistryError(
                 .inUse,
                 "cannot set SHARE=NO on \(Display.safe(entry.name)): guests \(Display.list(entry.dependents, separator: ", ")) share it. Remove it from all but one first.")

@@ -51,7 +51,7 @@ struct HPVMRemove: ParsableCommand {
     }
 
     static func main() {
-        GuestCommand.main("hpvmremove", {
+        CommandMain.run("hpvmremove", {
             var command = try parseAsRoot()
             try command.run()
         }, usageError: { error in

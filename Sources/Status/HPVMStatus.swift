@@ -62,7 +62,7 @@ struct HPVMStatus: ParsableCommand {
     }
 
     static func main() {
-        GuestCommand.main("hpvmstatus", {
+        CommandMain.run("hpvmstatus", {
             var command = try parseAsRoot()
             try command.run()
         }, usageError: { error in
