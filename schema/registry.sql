@@ -52,6 +52,15 @@ CREATE TABLE deviceAttribute (
     UNIQUE (deviceId, name)
 );
 
+CREATE TABLE deviceExtent (
+    id INTEGER PRIMARY KEY,
+    deviceId INTEGER NOT NULL REFERENCES device(id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('block', 'container', 'file')),
+    unit TEXT NOT NULL,
+    part INTEGER NOT NULL DEFAULT 0 CHECK (part >= 0),
+    UNIQUE (deviceId, role, unit, part)
+);
+
 CREATE TABLE deviceName (
     id INTEGER PRIMARY KEY,
     deviceId INTEGER NOT NULL REFERENCES device(id) ON DELETE CASCADE,
@@ -113,6 +122,8 @@ CREATE INDEX auditLog_object ON auditLog(object);
 CREATE INDEX dependent_name ON dependent(name);
 
 CREATE INDEX deviceAttribute_name ON deviceAttribute(name, value);
+
+CREATE INDEX deviceExtent_unit ON deviceExtent(unit, part);
 
 CREATE INDEX deviceName_deviceId ON deviceName(deviceId, position);
 

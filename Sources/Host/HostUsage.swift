@@ -22,9 +22,9 @@ public struct HostUsage: Sendable {
     /// Every whole disk or logical volume the host uses, sorted by path, one entry per device.
     ///
     /// Partitions count as their whole disk. A device's `slaves` are followed down (an LV's
-    /// physical volumes, a multipath map's paths, an md array's members), and a disk whose
-    /// `holders` include an LVM volume or an md array is a member of the host's storage stack
-    /// even when nothing on it is mounted.
+    /// physical volumes, a multipath map's paths, an md array's members), and the volumes on a
+    /// used disk's partitions are the host's too. A volume group or md array that nothing mounts
+    /// or swaps on is not the host's own: its volumes may go to guests.
     public func devices() -> [HostDevice] {
         let table = MountTable(root: root)
         var found: [String: String] = [:]
@@ -44,19 +44,6 @@ public struct HostUsage: Sendable {
         for swap in table.swaps {
             if let name = nameFromSource(swap) { note(name, "swap") }
         }
-        // Members of LVM volume groups and md arrays, mounted or not.
-        for name in FileSystem.list(root.real("/sys/block")).sorted() {
-            let holders = FileSystem.list(root.real("/sys/block/\(name)/holders"))
-                + partitions(of: name).flatMap { FileSystem.list(root.real("/sys/block/\(name)/\($0)/holders")) }
-            for holder in holders.sorted() {
-                let uuid = FileSystem.read(root.real("/sys/block/\(holder)/dm/uuid"), limit: 4096) ?? ""
-                if uuid.hasPrefix("LVM-") || holder.hasPrefix("md") {
-                    let kind = uuid.hasPrefix("LVM-") ? "LVM" : "md"
-                    note(name, "\(kind) member of \(holder)")
-                    note(holder, kind == "LVM" ? "LVM volume on \(name)" : "md array on \(name)")
-                }
-            }
-        }
         // Then everything below them: an LV's physical volumes, a map's paths, an array's members,
         // and the other volumes on a used disk's partitions.
         var index = 0
@@ -74,6 +61,17 @@ public struct HostUsage: Sendable {
         }
         return order.map { HostDevice(path: devicePath($0), name: $0, reason: found[$0] ?? "") }
             .sorted { $0.path < $1.path }
+    }
+
+    /// The block storage the host uses, each extent with the device it belongs to; whole units.
+    public func extents() -> [(BlockExtent, HostDevice)] {
+        var result: [(BlockExtent, HostDevice)] = []
+        for device in devices() {
+            for extent in inventory.blockExtents(device.name).sorted() {
+                result.append((extent.whole, device))
+            }
+        }
+        return result
     }
 
     private func partitions(of disk: String) -> [String] {

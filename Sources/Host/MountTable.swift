@@ -8,6 +8,8 @@ public struct Mount: Sendable, Equatable {
     public let fsType: String
     /// The mount source (`/dev/sda1`, `/dev/mapper/vg-root`, `tmpfs`).
     public let source: String
+    /// The folder of the file system that the mount shows (`/` unless it is a bind mount).
+    public var root: String = "/"
 }
 
 /// The host's mounts and swap areas, read from `proc/self/mountinfo` and `proc/swaps` under the root.
@@ -37,7 +39,7 @@ public struct MountTable: Sendable {
             }
             return Mount(
                 deviceNumber: fields[2], mountPoint: unescape(fields[4]), fsType: fields[dash + 1],
-                source: unescape(fields[dash + 2]))
+                source: unescape(fields[dash + 2]), root: unescape(fields[3]))
         }
     }
 

@@ -184,7 +184,7 @@ public struct TargetAgent {
                         Finding(kind: "storage", message: "Target VM Host error - Device does not exist.",
                                 detail: "\(statement.location) on \(hostName) is \(identity.kind.rawValue), not a file, disk or volume to copy into"))
                 }
-                for obstacle in (try? guests.obstacles(for: statement.location, guest: guest.name)) ?? [] {
+                for obstacle in Self.obstacles(guests, statement, guest: guest.name) {
                     errors.append(Finding(kind: "restricted", message: "Target VM Host error - device is not available.", detail: obstacle))
                 }
                 map.append(statement.description)
@@ -221,7 +221,7 @@ public struct TargetAgent {
                 errors.append(
                     Finding(kind: "storage", message: "Target VM Host error - Device does not exist.", detail: "\(statement.location) does not exist on \(hostName)"))
             }
-            for obstacle in (try? guests.obstacles(for: statement.location, guest: guest.name)) ?? [] {
+            for obstacle in Self.obstacles(guests, statement, guest: guest.name) {
                 errors.append(Finding(kind: "restricted", message: "Target VM Host error - device is not available.", detail: obstacle))
             }
             map.append(statement.description)
@@ -237,4 +237,18 @@ public struct TargetAgent {
 
 extension Array {
     subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+
+}
+
+extension TargetAgent {
+    /// What the rules say about giving the arriving guest a statement's storage here: the refusal
+    /// `hpvmcreate` (and the prepare phase) would give, asked the same way. A registry that cannot
+    /// be read is an obstacle too: the check fails closed.
+    static func obstacles(_ guests: GuestRegistry, _ statement: ResourceStatement, guest: String) -> [String] {
+        do {
+            return try guests.obstacles(for: statement, guest: guest)
+        } catch {
+            return ["the registry could not be checked: \(error.message)"]
+        }
+    }
 }

@@ -32,7 +32,7 @@ public struct DeviceEntry: Sendable, Equatable {
     public let transport: String?
     public let ignoreWWID: Bool
     /// Stored attributes: SHARE, USAGE, PRESERVE, RECURSIVE, AUTORDEV.
-    public let attributes: [String: String]
+    public internal(set) var attributes: [String: String]
     /// Guests (and device entities) that use the entry, sorted.
     public let dependents: [String]
 

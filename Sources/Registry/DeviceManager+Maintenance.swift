@@ -68,6 +68,7 @@ extension DeviceManager {
                             identity.kind.rawValue, wwid?.normalized, key, identity.containerKey,
                             identity.transport?.rawValue, identity.resolvedPath, entry.id,
                         ])
+                    try DeviceTable.setExtents(db, id: entry.id, rules.claim(identity).extents)
                 } else if !identity.exists && entry.exists {
                     try db.run(sql: "UPDATE device SET exist = 0 WHERE id = ?", arguments: [entry.id])
                 }
@@ -212,30 +213,58 @@ extension DeviceManager {
     ///
     /// The file must not exist, its folder must, and it must not be restricted. If recording the
     /// entry fails, the file is removed again.
-    public func createFile(path: String, bytes: Int64, addEntry: Bool) throws(RegistryError) -> Outcome {
-        guard path.hasPrefix("/") else {
-            throw RegistryError(.badName, "-S '\(Display.safe(path))': give an absolute path.")
+    public func createFile(path rawPath: String, bytes: Int64, addEntry: Bool) throws(RegistryError) -> Outcome {
+        guard rawPath.hasPrefix("/") else {
+            throw RegistryError(.badName, "-S '\(Display.safe(rawPath))': give an absolute path.")
         }
+        let path = try NameRules.entryName(rawPath)
         let parent = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        let base = String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
         let folder = rules.inventory.identify(parent.isEmpty ? "/" : parent)
-        guard folder.exists, folder.kind == .directory else {
+        guard folder.exists, folder.kind == .directory, !base.isEmpty else {
             throw RegistryError(.notFound, "cannot create \(Display.safe(path)): folder \(Display.safe(parent.isEmpty ? "/" : parent)) does not exist.")
         }
-        let real = root.real(path)
-        if access(real, F_OK) == 0 || rules.inventory.identify(path).exists {
+        // The folder as the root sees it (symlinks followed inside the root), checked to be a real
+        // folder under the root with no symlink left on the way, so the kernel cannot be led out.
+        let realFolder = root.real(folder.resolvedPath)
+        guard let canonical = realpath(realFolder, nil) else {
+            throw RegistryError(.io, "cannot create \(Display.safe(path)): \(String(cString: strerror(errno))).")
+        }
+        let canonicalText = String(cString: canonical)
+        free(canonical)
+        guard canonicalText == realFolder || (realFolder.hasSuffix("/") && canonicalText + "/" == realFolder) else {
+            throw RegistryError(
+                .restricted,
+                "cannot create \(Display.safe(path)): its folder leads outside the host root \(Display.safe(root.path)) (\(Display.safe(canonicalText))).")
+        }
+        let hostPath = (folder.resolvedPath == "/" ? "" : folder.resolvedPath) + "/" + base
+        var existing = stat()
+        if lstat(root.real(hostPath), &existing) == 0 || rules.inventory.identify(path).exists {
             throw RegistryError(.duplicate, "\(Display.safe(path)) already exists; hpvmdevmgmt -S never overwrites a file.")
         }
-        let planned = StorageIdentity(
-            path: path, resolvedPath: (folder.resolvedPath == "/" ? "" : folder.resolvedPath) + "/" + (path.split(separator: "/").last.map(String.init) ?? ""),
-            exists: true, kind: .file)
-        try store.write { db in
-            if let (_, why) = try rules.restriction(of: planned, db) {
-                throw RegistryError(.restricted, "cannot create \(Display.safe(path)): it would be restricted, \(why).")
+        // Never where a guest could not be given the file: the rules judge the file it would be.
+        let planned = StorageIdentity(path: path, resolvedPath: hostPath, exists: true, kind: .file)
+        let table = rules.mounts
+        var extents = StorageExtents(location: table.location(of: hostPath))
+        if let mount = table.mount(of: hostPath) {
+            extents.container = rules.inventory.blockExtents(deviceNumber: mount.deviceNumber, source: mount.source)
+        }
+        let claim = StorageRules.Claim(identity: planned, extents: extents)
+        try store.rehearse { db in
+            if let why = try rules.restriction(of: claim, db) {
+                throw StorageRules.restricted("cannot create \(Display.safe(path))", why)
             }
         }
-        let fd = open(real, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
+        let directory = open(realFolder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard directory >= 0 else {
             throw RegistryError(.io, "cannot create \(Display.safe(path)): \(String(cString: strerror(errno))).")
+        }
+        let fd = openat(directory, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        let openError = errno
+        close(directory)
+        let real = root.real(hostPath)
+        guard fd >= 0 else {
+            throw RegistryError(.io, "cannot create \(Display.safe(path)): \(String(cString: strerror(openError))).")
         }
         let rc = posix_fallocate(fd, 0, off_t(bytes))
         close(fd)

@@ -147,13 +147,13 @@ public struct GuestRegistry: Sendable {
     public let store: RegistryStore
     public let root: HostRoot
     public let audit: AuditContext
-    let rules: DeviceRules
+    let rules: StorageRules
 
     public init(store: RegistryStore, root: HostRoot, audit: AuditContext) {
         self.store = store
         self.root = root
         self.audit = audit
-        self.rules = DeviceRules(root: root)
+        self.rules = StorageRules(root: root)
     }
 
     // MARK: - Create
@@ -213,14 +213,8 @@ public struct GuestRegistry: Sendable {
             guard var guest = try guest(named: name, db) else {
                 throw RegistryError(.notFound, "no guest named \(Display.safe(name)).")
             }
-            if let lock = guest.migrationLock {
-                throw RegistryError(
-                    .notModifiable, "guest \(name) is being migrated (\(Display.safe(lock))); try again when hpvmmigrate is done.")
-            }
-            if !guest.modifiable && !change.onlyReenables {
-                throw RegistryError(
-                    .notModifiable,
-                    "guest \(name) is Not Modify; the only change it accepts is -x modify_status=enabled (or register_status=enabled).")
+            if let refusal = StorageRules.guardRefusal(guest, action: "try again", onlyReenables: change.onlyReenables) {
+                throw refusal
             }
             let now = audit.now()
             for (key, value) in change.status {
@@ -286,13 +280,11 @@ public struct GuestRegistry: Sendable {
             guard let guest = try guest(named: name, db) else {
                 throw RegistryError(.notFound, "no guest named \(Display.safe(name)).")
             }
-            if let lock = guest.migrationLock {
-                throw RegistryError(.notModifiable, "guest \(name) is being migrated (\(Display.safe(lock))); it cannot be removed now.")
-            }
-            if !guest.modifiable && !force {
+            if guest.migrationLock == nil && !guest.modifiable && !force {
                 throw RegistryError(
                     .notModifiable, "guest \(name) is Not Modify; remove it with hpvmremove -F -P \(name) if it is really gone from every host.")
             }
+            if let refusal = StorageRules.guardRefusal(guest, action: "remove it", force: true) { throw refusal }
             for row in try resourceRows(guest.id, db) {
                 try detach(row: row.id, location: row.location, guest: guest, db)
             }
@@ -429,69 +421,60 @@ public struct GuestRegistry: Sendable {
         return match
     }
 
+    /// What the rules say about giving `guest` the storage a resource statement names: the claim,
+    /// the gdev entry it would join (an entry with one of its names, or the same device), and the
+    /// refusal, if any. `attach` and the migration check (``obstacles(for:guest:)``) both ask this,
+    /// so they agree by construction.
+    func judge(_ statement: ResourceStatement, guest: String, _ db: Database) throws
+        -> (claim: StorageRules.Claim, entry: DeviceEntry?, refusal: RegistryError?)
+    {
+        let location = statement.location
+        let claim = rules.claim(location)
+        let identity = claim.identity
+        let action = "cannot give guest \(guest) \(Display.safe(location))"
+        guard identity.exists else {
+            return (claim, nil, RegistryError(
+                .notFound,
+                statement.deviceType == .network
+                    ? "cannot give guest \(guest) \(Display.safe(statement.description)): no vswitch named \(Display.safe(location)) exists on this host."
+                    : "cannot give guest \(guest) \(Display.safe(statement.description)): \(Display.safe(location)) does not exist on this host."))
+        }
+        guard StorageRules.kinds(forStorage: statement.storage).contains(identity.kind) else {
+            return (claim, nil, StorageRules.wrongKind(
+                "cannot give guest \(guest) \(Display.safe(statement.description))", location: location, kind: identity.kind,
+                storage: statement.storage))
+        }
+        let named = try DeviceTable.entry(named: location, db)
+        if let named, named.type != .gdev {
+            if let why = try rules.restriction(of: claim, db) { return (claim, nil, StorageRules.restricted(action, why)) }
+            return (claim, nil, RegistryError(.conflict, "\(action): it is \(named.type.rawValue) entry \(Display.safe(named.name))."))
+        }
+        let entry = try named ?? DeviceTable.sameDevice(as: identity, db).first {
+            $0.type == .gdev && $0.identityKey == identity.key(ignoringWWID: $0.ignoreWWID)
+        }
+        let refusal = try rules.guestRefusal(claim, guest: guest, ownEntry: entry, action: action, db)
+        return (claim, entry, refusal)
+    }
+
     /// Every rule of DESIGN.md §4 for one new resource, then the address, the gdev entry, the
     /// dependent and the resource row.
     func attach(_ statement: ResourceStatement, to guest: inout Guest, _ db: Database) throws {
         let location = statement.location
-        let identity = rules.inventory.identify(location)
-        let shown = Display.safe(statement.description)
-        guard identity.exists else {
-            throw RegistryError(
-                .notFound,
-                statement.deviceType == .network
-                    ? "cannot give guest \(guest.name) \(shown): no vswitch named \(location) exists on this host."
-                    : "cannot give guest \(guest.name) \(shown): \(location) does not exist on this host.")
-        }
-        let expected: [DeviceKind]
-        switch statement.storage {
-        case "disk": expected = [.disk]
-        case "lv": expected = [.logicalVolume]
-        case "file": expected = [.file]
-        case "null": expected = [.directory]
-        default: expected = [.vswitch]
-        }
-        guard expected.contains(identity.kind) else {
-            throw RegistryError(
-                .conflict,
-                "cannot give guest \(guest.name) \(shown): \(location) is \(identity.kind.rawValue), not what storage type '\(statement.storage)' needs.")
-        }
-        if let (_, why) = try rules.restriction(of: identity, db) {
-            throw RegistryError(
-                .restricted, "cannot give guest \(guest.name) \(location): it is restricted, \(why).")
-        }
-        let same = try DeviceTable.sameDevice(as: identity, db)
-        let entry = same.first { $0.type == .gdev && $0.identityKey == identity.key(ignoringWWID: $0.ignoreWWID) }
-            ?? same.first { $0.type == .gdev && $0.containerKey == nil }
-        if entry == nil, let holder = same.first(where: { $0.type == .gdev && !$0.dependents.isEmpty }) {
-            // A partition of a disk a guest uses, or the disk of a partition a guest uses.
-            throw RegistryError(
-                .inUse,
-                "cannot give guest \(guest.name) \(location): it is \(rules.describe(holder, for: identity)), used by \(Display.list(holder.dependents)).")
-        }
+        let (claim, entry, refusal) = try judge(statement, guest: guest.name, db)
+        if let refusal { throw refusal }
+        let identity = claim.identity
         var entryID: Int64 = 0
         var entryName = location
         var created = ""
         if let existing = entry {
             entryID = existing.id
             entryName = existing.name
-            let others = existing.dependents.filter { $0 != guest.name }
-            if !others.isEmpty && !existing.isShared {
-                throw RegistryError(
-                    .inUse,
-                    "cannot give guest \(guest.name) \(location): it is \(rules.describe(existing, for: identity)), used by \(Display.list(others)) and not SHARE=YES.")
-            }
             if !existing.names.contains(location) {
-                if let taken = try DeviceTable.entry(named: location, db), taken.id != existing.id {
-                    throw RegistryError(.conflict, "\(Display.safe(location)) is \(taken.type.rawValue) entry \(Display.safe(taken.name)).")
-                }
                 try DeviceTable.addName(db, id: existing.id, name: location)
             }
         } else {
-            if let taken = try DeviceTable.entry(named: location, db) {
-                throw RegistryError(.conflict, "cannot give guest \(guest.name) \(location): it is \(taken.type.rawValue) entry \(Display.safe(taken.name)).")
-            }
             entryID = try DeviceTable.insert(
-                db, type: .gdev, names: [location], identity: identity, ignoreWWID: false,
+                db, type: .gdev, names: [location], identity: identity, extents: claim.extents, ignoreWWID: false,
                 attributes: ["SHARE": identity.kind == .vswitch ? "YES" : "NO"], now: audit.now())
             entryName = location
             created = #","created":{"type":"gdev","devType":"\#(identity.kind.rawValue)","wwid":\#(json(identity.wwid?.description))}"#

@@ -7,13 +7,13 @@ public struct HostRestrictions: Sendable {
     public let store: RegistryStore
     public let root: HostRoot
     public let audit: AuditContext
-    let rules: DeviceRules
+    let rules: StorageRules
 
     public init(store: RegistryStore, root: HostRoot, audit: AuditContext) {
         self.store = store
         self.root = root
         self.audit = audit
-        self.rules = DeviceRules(root: root)
+        self.rules = StorageRules(root: root)
     }
 
     /// What a run changed.
@@ -43,16 +43,15 @@ public struct HostRestrictions: Sendable {
             var problems: [String] = []
             let now = audit.now()
             for device in devices {
-                let identity = rules.inventory.identify(device.path)
-                let same = try DeviceTable.sameDevice(as: identity, db).filter {
-                    $0.containerKey == nil || $0.containerKey != identity.key()
-                }
-                if let used = same.first(where: { $0.type == .gdev }) {
-                    let users = used.dependents.isEmpty ? "no guest yet" : "guest " + used.dependents.joined(separator: ", ")
-                    problems.append(
-                        "\(device.path) (\(device.reason)) is \(rules.describe(used, for: identity)), used by \(users)")
+                let claim = rules.claim(device.path)
+                let identity = claim.identity
+                if let refusal = try rules.hostClaimRefusal(
+                    claim, type: .rdev, action: "\(Display.safe(device.path)) (\(Display.safe(device.reason)))", db)
+                {
+                    problems.append(refusal.message)
                     continue
                 }
+                let same = try DeviceTable.sameDevice(as: identity, db).filter { $0.identityKey == identity.key() }
                 if let existing = same.first(where: { $0.type == .rdev }) {
                     if existing.attributes["AUTORDEV"] == "YES" {
                         wanted.insert(existing.name)
@@ -63,7 +62,7 @@ public struct HostRestrictions: Sendable {
                 }
                 if try DeviceTable.entry(named: device.path, db) != nil { continue }
                 _ = try DeviceTable.insert(
-                    db, type: .rdev, names: [device.path], identity: identity, ignoreWWID: false,
+                    db, type: .rdev, names: [device.path], identity: identity, extents: claim.extents, ignoreWWID: false,
                     attributes: ["SHARE": "NO", "AUTORDEV": "YES"], now: now)
                 try AuditLog.append(
                     db, audit, action: "add", object: device.path,
@@ -75,7 +74,7 @@ public struct HostRestrictions: Sendable {
                 throw RegistryError(
                     .inUse,
                     "the host uses devices that are registered for guests; nothing was changed:\n  "
-                        + problems.map { Display.safe($0, limit: 300) }.joined(separator: "\n  ")
+                        + problems.joined(separator: "\n  ")
                         + "\nRemove them from the guests (or delete the gdev entries), then run hpvmhostrdev again.")
             }
             for entry in try autoEntries(db) where !wanted.contains(entry.name) {
@@ -125,13 +124,14 @@ public struct HostRestrictions: Sendable {
                 report.removed.append(entry.name)
             }
             for name in saved where try DeviceTable.entry(named: name, db) == nil {
-                let identity = rules.inventory.identify(name)
-                if let used = try DeviceTable.sameDevice(as: identity, db).first(where: { $0.type == .gdev }) {
-                    throw RegistryError(
-                        .inUse, "cannot restore the restriction of \(Display.safe(name)): it is \(rules.describe(used, for: identity)); nothing was changed.")
+                let claim = rules.claim(name)
+                if let refusal = try rules.hostClaimRefusal(
+                    claim, type: .rdev, action: "cannot restore the restriction of \(Display.safe(name))", db)
+                {
+                    throw RegistryError(refusal.code, refusal.message.dropLast() + "; nothing was changed.")
                 }
                 _ = try DeviceTable.insert(
-                    db, type: .rdev, names: [name], identity: identity, ignoreWWID: false,
+                    db, type: .rdev, names: [name], identity: claim.identity, extents: claim.extents, ignoreWWID: false,
                     attributes: ["SHARE": "NO", "AUTORDEV": "YES"], now: now)
                 try AuditLog.append(
                     db, audit, action: "add", object: name, change: #"{"type":"rdev","AUTORDEV":"YES","by":"restore"}"#)

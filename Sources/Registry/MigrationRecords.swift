@@ -223,23 +223,14 @@ extension GuestRegistry {
 }
 
 extension GuestRegistry {
-    /// What keeps a device from being given to `guest` on this host: a restriction, or another
-    /// guest using it without SHARE=YES. Empty when nothing does.
-    public func obstacles(for location: String, guest: String) throws(RegistryError) -> [String] {
-        let identity = rules.inventory.identify(location)
-        guard identity.exists else { return [] }
-        return try store.read { db in
-            var found: [String] = []
-            if let (_, why) = try rules.restriction(of: identity, db) {
-                found.append("\(location) is restricted on this host, \(why)")
-            }
-            for entry in try DeviceTable.sameDevice(as: identity, db) where entry.type == .gdev && !entry.isShared {
-                let others = entry.dependents.filter { $0 != guest }
-                if !others.isEmpty {
-                    found.append("\(location) is \(rules.describe(entry, for: identity)), used by \(Display.list(others)) on this host")
-                }
-            }
-            return found
+    /// What keeps a device from being given to `guest` on this host: the refusal `hpvmcreate`
+    /// would give for the same statement (the same rules, asked the same way). Empty when nothing
+    /// does. Changes nothing: it runs in a transaction that is always rolled back.
+    public func obstacles(for statement: ResourceStatement, guest: String) throws(RegistryError) -> [String] {
+        try store.rehearse { db in
+            let (claim, _, refusal) = try judge(statement, guest: guest, db)
+            guard claim.identity.exists, let refusal else { return [] }
+            return [refusal.message]
         }
     }
 }

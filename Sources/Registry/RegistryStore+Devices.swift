@@ -83,8 +83,8 @@ enum DeviceTable {
     }
 
     static func insert(
-        _ db: Database, type: EntryType, names: [String], identity: StorageIdentity, ignoreWWID: Bool,
-        attributes: [String: String], now: String
+        _ db: Database, type: EntryType, names: [String], identity: StorageIdentity, extents: StorageExtents,
+        ignoreWWID: Bool, attributes: [String: String], now: String
     ) throws -> Int64 {
         try db.run(sql: """
                 INSERT INTO device (type, name, devType, exist, wwid, identityKey, containerKey, transport,
@@ -104,7 +104,21 @@ enum DeviceTable {
         for (name, value) in attributes {
             try setAttribute(db, id: id, name: name, value: value)
         }
+        try setExtents(db, id: id, extents)
         return id
+    }
+
+    /// Records the storage an entry occupies, replacing what was recorded.
+    static func setExtents(_ db: Database, id: Int64, _ extents: StorageExtents) throws {
+        try db.run(sql: "DELETE FROM deviceExtent WHERE deviceId = ?", arguments: [id])
+        var rows: [(String, String, Int)] = extents.blocks.sorted().map { ("block", $0.unit, $0.part) }
+        rows += extents.container.sorted().map { ("container", $0.unit, $0.part) }
+        if let file = extents.file { rows.append(("file", file.description, 0)) }
+        for (role, unit, part) in rows {
+            try db.run(
+                sql: "INSERT OR IGNORE INTO deviceExtent (deviceId, role, unit, part) VALUES (?, ?, ?, ?)",
+                arguments: [id, role, unit, part])
+        }
     }
 
     static func setAttribute(_ db: Database, id: Int64, name: String, value: String) throws {
@@ -138,9 +152,10 @@ enum DeviceTable {
         }
     }
 
-    static func updateIdentity(_ db: Database, id: Int64, identity: StorageIdentity, ignoreWWID: Bool, now: String)
-        throws
-    {
+    static func updateIdentity(
+        _ db: Database, id: Int64, identity: StorageIdentity, extents: StorageExtents, ignoreWWID: Bool, now: String
+    ) throws {
+        try setExtents(db, id: id, extents)
         try db.run(sql: """
                 UPDATE device SET devType = ?, exist = ?, wwid = ?, identityKey = ?, containerKey = ?, transport = ?,
                                   resolvedPath = ?, ignoreWWID = ?, updatedAt = ?

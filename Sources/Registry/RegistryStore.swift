@@ -120,6 +120,26 @@ public final class RegistryStore: Sendable {
         }
     }
 
+    /// Runs `body` in a `BEGIN IMMEDIATE` transaction that is always rolled back: a check that
+    /// asks exactly what a change would ask, and changes nothing.
+    func rehearse<T>(_ body: (Database) throws -> T) throws(RegistryError) -> T {
+        do {
+            return try writer.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .rollback
+                }
+                guard let result else { throw RegistryError(.database, "transaction returned no result") }
+                return result
+            }
+        } catch let error as RegistryError {
+            throw error
+        } catch {
+            throw Self.translate(error, path: path ?? ":memory:")
+        }
+    }
+
     /// Runs `body` on a consistent snapshot of the registry.
     func read<T>(_ body: (Database) throws -> T) throws(RegistryError) -> T {
         do {

@@ -37,12 +37,21 @@ import Testing
         #expect(try cli.registryBytes() == before)
     }
 
-    @Test func example5RemovingADependentLeavesTheGuestAlone() throws {
+    @Test func example5ADependentFollowsTheGuestsResources() throws {
+        // Given g1 using disk7: its dependent cannot be taken away while g1 still has the disk
         let cli = try hostWithG1OnDisk7()
+        let before = try cli.registryBytes()
+        let refused = try cli.devmgmt("-d", "gdev:/dev/rdisk/disk7:depend:g1")
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("guest g1 still has the device") && refused.stderr.contains("hpvmmodify -P g1 -d"))
+        #expect(try cli.registryBytes() == before)
+        // When the registry is edited by hand so that g1 no longer lists the disk
+        #expect(try runProcess("/usr/bin/sqlite3", [cli.registryPath, "DELETE FROM guestResource"]).status == 0)
+        // Then the stale dependent goes, and g1 is left alone
         #expect(try cli.devmgmt("-d", "gdev:/dev/rdisk/disk7:depend:g1").status == 0)
         let line = try #require(try cli.devmgmt("-l", "gdev:/dev/rdisk/disk7").lines.first)
         #expect(line.split(separator: ":", omittingEmptySubsequences: false)[2] == "")
-        #expect(try cli.withRegistry { _, guests in try guests.resources(of: "g1").map { $0.location } } == ["/dev/rdisk/disk7"])
+        #expect(try cli.withRegistry { _, guests in try guests.guest(named: "g1") } != nil)
     }
 
     @Test func example6ShareAndFilterByAttribute() throws {

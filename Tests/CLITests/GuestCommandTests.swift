@@ -61,8 +61,8 @@ extension CLIHost {
         // 10: replacing the device rewrites g1's statement
         #expect(try cli.devmgmt("-n", "gdev:/dev/rdisk/disk7:/dev/rdisk/disk9").status == 0)
         #expect(try cli.tool("hpvmstatus", "-P", "g1", "-d").lines == ["disk:avio_stor:0,0,0:disk:/dev/rdisk/disk9"])
-        // 5: removing the dependent leaves g1's configuration alone
-        #expect(try cli.devmgmt("-d", "gdev:/dev/rdisk/disk9:depend:g1").status == 0)
+        // 5: the dependent stays while g1 has the disk (dependents never drift from the resources)
+        #expect(try cli.devmgmt("-d", "gdev:/dev/rdisk/disk9:depend:g1").status == 1)
         #expect(try cli.tool("hpvmstatus", "-P", "g1", "-d").lines == ["disk:avio_stor:0,0,0:disk:/dev/rdisk/disk9"])
     }
 

@@ -23,14 +23,26 @@ import Testing
     }
 
     @Test func aHostDiskRegisteredForAGuestStopsTheRunAndChangesNothing() throws {
-        let cli = try CLIHost(sanDisks: 0, multipathMaps: 0, demo: true)
-        #expect(try cli.devmgmt("-a", "gdev:/dev/mapper/vg00-swap").status == 0)
+        // Given guest g1 on the partition /dev/vda1 while nothing mounts it
+        let cli = try CLIHost(sanDisks: 0, multipathMaps: 0, demo: false)
+        let vda = try cli.host.virtioDisk(name: "vda")
+        let vda1 = try cli.host.partition(of: vda, number: 1)
+        #expect(try cli.tool("hpvmcreate", "-P", "g1", "-a", "disk:avio_stor::disk:/dev/\(vda1)").status == 0)
+        // When the host starts to use it (mounted on /boot): no other guest can have the disk now
+        try cli.host.mount(vda1, at: "/boot")
+        let hostDisk = try cli.tool("hpvmcreate", "-P", "g2", "-a", "disk:avio_stor::disk:/dev/\(vda)")
+        #expect(hostDisk.status == 1 && hostDisk.stderr.contains("the host's own storage"))
+        // and hpvmhostrdev runs
         let before = try cli.registryBytes()
         let result = try cli.run("hpvmhostrdev", ["-u"])
+        // Then it refuses all or nothing, naming the guest
         #expect(result.status == 1)
-        #expect(result.stderr.contains("/dev/mapper/vg00-swap (swap) is gdev entry /dev/mapper/vg00-swap"))
+        #expect(result.stderr.contains("/dev/vda (mounted on /boot): it is the disk holding partition gdev entry /dev/\(vda1), used by guest g1"))
         #expect(result.stderr.contains("nothing was changed"))
         #expect(try cli.registryBytes() == before)
+        // and hpvmdevmgmt gives the same answer for the same state
+        let same = try cli.devmgmt("-a", "rdev:/dev/vda")
+        #expect(same.status == 1 && same.stderr.contains("used by guest g1"))
     }
 
     @Test func handMadeEntriesAreNeverTouched() throws {

@@ -15,16 +15,21 @@ import Testing
         #expect(paths == ["/dev/vda", "/dev/mapper/vg00-root", "/dev/mapper/vg00-swap"])
     }
 
-    @Test func mdMembersAndUnmountedVolumeGroupsCount() throws {
+    @Test func mountedArraysAndVolumesClaimTheirMembersButIdleOnesStayFreeForGuests() throws {
+        // Given an md array mounted on /data, and a volume group that nothing mounts
         let host = try HostBuilder.temporary()
         defer { host.remove() }
         let a = try host.scsiDisk(wwid: nil, transport: .sas)
         let b = try host.scsiDisk(wwid: nil, transport: .sas)
         _ = try host.mdArray(name: "md0", members: [a, b])
+        try host.mount("md0", at: "/data")
         let c = try host.scsiDisk(wwid: "naa.5000c500aaaaaaaa", transport: .sas)
         _ = try host.logicalVolume(vg: "data", lv: "lv1", on: [c])
+        // When the host's own devices are listed
         let paths = Set(HostUsage(root: host.root).devices().map(\.path))
-        #expect(paths.isSuperset(of: ["/dev/\(a)", "/dev/\(b)", "/dev/md0", "/dev/\(c)", "/dev/mapper/data-lv1"]))
+        // Then the array and both its members are the host's; the idle volume and its disk are not
+        #expect(paths.isSuperset(of: ["/dev/\(a)", "/dev/\(b)", "/dev/md0"]))
+        #expect(!paths.contains("/dev/\(c)") && !paths.contains("/dev/mapper/data-lv1"))
     }
 
     @Test func mountTableParsesEscapesAndFindsMountPoints() {

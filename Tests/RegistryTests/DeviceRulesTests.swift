@@ -70,16 +70,30 @@ import Testing
         }
     }
 
-    @Test func ignoreWWIDMakesAnEntryMatchByPathOnly() throws {
+    @Test func ignoreWWIDGroupsNamesByPathButNeverWeakensARestriction() throws {
+        // Given a restricted LUN whose entry says IGNOREWWID=YES
         let fixture = try Fixture()
         let disk = fixture.layout.aliasedDisks[0]
         _ = try fixture.devices.add(.rdev, disk.paths[0])
         _ = try fixture.devices.setIgnoreWWID(.rdev, disk.paths[0], true)
-        // The other path is now a different device for the rules
-        _ = try fixture.devices.add(.gdev, disk.paths[1])
-        #expect(try fixture.entry(disk.paths[1])?.type == .gdev)
-        // and clearing IGNOREWWID would merge the two entries again, so it is refused
-        #expect(throws: RegistryError.self) { try fixture.devices.setIgnoreWWID(.rdev, disk.paths[0], false) }
+        // Then the LUN's other path is still refused to guests, by WWID
+        do {
+            _ = try fixture.devices.add(.gdev, disk.paths[1])
+            Issue.record("the other path of a restricted LUN was accepted because of IGNOREWWID")
+        } catch {
+            #expect(error.code == .restricted)
+            #expect(error.message.contains("rdev entry \(disk.paths[0])"))
+        }
+        do {
+            try fixture.guests.createGuest(name: "g1")
+            try fixture.guests.attach(fixture.disk(disk.paths[1]), to: "g1")
+            Issue.record("a guest was given the other path of a restricted LUN")
+        } catch {
+            #expect(error.code == .restricted)
+        }
+        // and a second rdev name by the other path is its own entry (names are grouped by path)
+        _ = try fixture.devices.add(.rdev, disk.paths[1])
+        #expect(try fixture.entry(disk.paths[1])?.names == [disk.paths[1]])
     }
 
     @Test func partitionOfARestrictedDiskIsRestricted() throws {

@@ -3,7 +3,7 @@ internal import GRDB
 /// The registry's schema history: one registered migration per file in this folder.
 enum RegistryMigrator {
     /// Every migration's identifier, oldest first.
-    static let identifiers = [M0001CreateRegistry.identifier, M0002AddLookupIndexes.identifier]
+    static let identifiers = [M0001CreateRegistry.identifier, M0002AddLookupIndexes.identifier, M0003AddDeviceExtents.identifier]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -12,6 +12,9 @@ enum RegistryMigrator {
         }
         migrator.registerMigration(M0002AddLookupIndexes.identifier) { db in
             try db.execute(sql: M0002AddLookupIndexes.sql)
+        }
+        migrator.registerMigration(M0003AddDeviceExtents.identifier) { db in
+            try db.execute(sql: M0003AddDeviceExtents.sql)
         }
         return migrator
     }

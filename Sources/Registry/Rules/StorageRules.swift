@@ -1,0 +1,447 @@
+internal import GRDB
+internal import Host
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// The one home of DESIGN.md §4: every rule that keeps guests off each other's storage and off
+/// the host's, each as one function with its refusal beside it. Every entry point — `hpvmdevmgmt`,
+/// the guest commands, `hpvmhostrdev`, the migration check and the target's prepare — asks these
+/// functions and nothing else.
+///
+/// **The promise:** no two guests hold overlapping storage unless every claim on it is
+/// `SHARE=YES`; no guest holds storage that overlaps an `rdev`, `server` or `env` entry or the
+/// host's own use. Overlap is judged on extents (``Host/StorageExtents``): a LUN by WWID, a
+/// partition of it, what an LV or md array is built on, a file by inode and the block storage
+/// of its file system, a `RECURSIVE` folder and everything under it. `IGNOREWWID` changes how
+/// paths are grouped into one entry (aliases); it never weakens a rule.
+struct StorageRules {
+    let inventory: StorageInventory
+    private let cache = RulesCache()
+
+    init(root: HostRoot) {
+        inventory = StorageInventory(root: root)
+    }
+
+    /// The host's mounts and swap areas, read once per command.
+    var mounts: MountTable { cache.mounts { MountTable(root: inventory.root) } }
+
+    // MARK: - Claims
+
+    /// A path as the rules see it: who it is, and the storage it occupies.
+    struct Claim {
+        let identity: StorageIdentity
+        let extents: StorageExtents
+        /// The path as given.
+        var path: String { identity.path }
+        /// Whether the path names raw block storage (a guest writing it writes the device).
+        var isBlock: Bool { !extents.blocks.isEmpty }
+    }
+
+    /// The claim a path makes.
+    func claim(_ path: String) -> Claim {
+        let identity = inventory.identify(path)
+        return Claim(identity: identity, extents: inventory.extents(of: identity, mounts: mounts))
+    }
+
+    /// The claim of an identity already found.
+    func claim(_ identity: StorageIdentity) -> Claim {
+        Claim(identity: identity, extents: inventory.extents(of: identity, mounts: mounts))
+    }
+
+    // MARK: - How two claims meet
+
+    /// How an entry's storage meets a claim's.
+    enum Relation: Equatable {
+        /// The same device by identity (an equal key: the same WWID, kernel device or path).
+        case same
+        /// Block storage that overlaps: the entry's extent.
+        case blocks(BlockExtent)
+        /// The same file (through a hard link, a bind mount or a symlinked folder).
+        case sameFile
+        /// The claim is raw storage under the file system that holds the entry's file.
+        case underEntryFile
+        /// The claim is a file on a file system that the entry's raw storage holds.
+        case fileOnEntry
+    }
+
+    /// Every entry whose storage meets the claim's, with how it meets it: by identity key (aliases,
+    /// vswitches) or by stored extents. An entry meeting it in several ways is listed once, by its
+    /// most direct relation.
+    func meeting(_ claim: Claim, _ db: Database) throws -> [(DeviceEntry, Relation)] {
+        try ready(db)
+        var relations: [Int64: Relation] = [:]
+        func note(_ id: Int64, _ relation: Relation) {
+            if relations[id] == nil { relations[id] = relation }
+        }
+        if claim.identity.exists {
+            for entry in try DeviceTable.sameDevice(as: claim.identity, db)
+            where entry.identityKey == claim.identity.key() || entry.identityKey == claim.identity.key(ignoringWWID: true)
+                || entry.names.contains(claim.path)
+            {
+                note(entry.id, .same)
+            }
+        }
+        if let file = claim.extents.file {
+            for id in try db.fetchAll(Int64.self, sql: "SELECT deviceId FROM deviceExtent WHERE role = 'file' AND unit = ?", arguments: [file.description]) {
+                note(id, .sameFile)
+            }
+        }
+        for extent in claim.extents.blocks.sorted() {
+            for row in try db.rows(
+                sql: """
+                    SELECT deviceId, role, part FROM deviceExtent
+                    WHERE unit = ? AND role IN ('block', 'container') AND (part = 0 OR ? = 0 OR part = ?)
+                    """,
+                arguments: [extent.unit, extent.part, extent.part])
+            {
+                let role: String = row["role"]
+                note(row["deviceId"], role == "block" ? .blocks(BlockExtent(unit: extent.unit, part: row["part"])) : .underEntryFile)
+            }
+        }
+        for extent in claim.extents.container.sorted() {
+            for id in try db.fetchAll(
+                Int64.self,
+                sql: "SELECT deviceId FROM deviceExtent WHERE unit = ? AND role = 'block' AND (part = 0 OR ? = 0 OR part = ?)",
+                arguments: [extent.unit, extent.part, extent.part])
+            {
+                note(id, .fileOnEntry)
+            }
+        }
+        return try DeviceTable.entries(ids: Array(relations.keys), db).map { ($0, relations[$0.id]!) }
+    }
+
+    /// How an entry relates to a claim, in words: "the same device (WWID …) as rdev entry X".
+    func describe(_ entry: DeviceEntry, _ relation: Relation, for claim: Claim) -> String {
+        let named = "\(entry.type.rawValue) entry \(Display.safe(entry.name))"
+        let identity = claim.identity
+        if identity.path == entry.name { return named }
+        if entry.names.contains(identity.path) { return "an alias of \(named)" }
+        switch relation {
+        case .same:
+            if let wwid = identity.wwid, entry.identityKey == "wwid:" + wwid.normalized {
+                return "the same device (WWID \(wwid)) as \(named)"
+            }
+            return "the same device as \(named)"
+        case .sameFile:
+            return "the same file as \(named) (a hard link, bind mount or symlinked folder)"
+        case .blocks(let theirs):
+            let mine = claim.extents.blocks.sorted().first { $0.overlaps(theirs) }
+            if let mine, mine.part != 0, theirs.part == 0 { return "a partition of the disk that is \(named)" }
+            if let mine, mine.part == 0, theirs.part != 0 { return "the disk holding partition \(named)" }
+            if let wwid = identity.wwid, theirs.unit == "wwid:" + wwid.normalized, mine?.part == 0, theirs.part == 0 {
+                return "the same device (WWID \(wwid)) as \(named)"
+            }
+            return "storage that overlaps \(named) (\(Self.shown(theirs)))"
+        case .underEntryFile:
+            return "the storage under the file system holding \(named)"
+        case .fileOnEntry:
+            return "a file on the file system of \(named)"
+        }
+    }
+
+    /// An extent as people read it: `WWID 6005-…`, `partition 2 of WWID 6005-…`, `disk sdb`.
+    static func shown(_ extent: BlockExtent) -> String {
+        var unit = extent.unit
+        if unit.hasPrefix("wwid:"), let wwid = WWID(String(unit.dropFirst(5))) {
+            unit = "WWID \(wwid)"
+        } else if unit.hasPrefix("dev:") {
+            unit = "disk " + Display.safe(String(unit.dropFirst(4)))
+        }
+        return extent.part == 0 ? unit : "partition \(extent.part) of \(unit)"
+    }
+
+    // MARK: - Rule: restricted (rdev, server, env)
+
+    /// Whether `type` keeps guests away from its storage: every entry type but `gdev`.
+    static func isHostKept(_ type: EntryType) -> Bool { type != .gdev }
+
+    /// Why a guest may not have the claim because the host keeps it, or nil: an `rdev`, `server`
+    /// or `env` entry whose storage overlaps it (by any path, any overlap, whatever IGNOREWWID
+    /// says), or a `RECURSIVE` folder above it. A guest's file on a file system whose disk the host
+    /// keeps is not restricted: the host hands out files on its own file systems.
+    func restriction(of claim: Claim, _ db: Database) throws -> String? {
+        for (entry, relation) in try meeting(claim, db) where Self.isHostKept(entry.type) && relation != .fileOnEntry {
+            return describe(entry, relation, for: claim)
+        }
+        return try recursiveCover(of: claim, db)
+    }
+
+    /// The refusal for a restricted claim: "<action>: it is restricted, <why>."
+    static func restricted(_ action: String, _ why: String) -> RegistryError {
+        RegistryError(.restricted, "\(action): it is restricted, \(why).")
+    }
+
+    /// The `RECURSIVE` rdev folder that covers a claim, in words, or nil. `DIR` covers every path
+    /// below the folder, `FS` those on the folder's file system; both cover the folder's files
+    /// through hard links and bind mounts.
+    func recursiveCover(of claim: Claim, _ db: Database) throws -> String? {
+        let folders = try DeviceTable.entries(
+            db, where: "d.type = 'rdev' AND d.id IN (SELECT deviceId FROM deviceAttribute WHERE name = 'RECURSIVE')")
+        for folder in folders {
+            let mode = folder.attributes["RECURSIVE"] ?? "DIR"
+            if covers(folder: folder.resolvedPath ?? folder.name, mode: mode, claim: claim) {
+                let scope = mode == "FS" ? " on the same file system" : ""
+                return "under \(Display.safe(folder.name))\(scope) (rdev, RECURSIVE=\(mode))"
+            }
+        }
+        return nil
+    }
+
+    /// Whether a recursive restriction of `folder` covers the claim.
+    func covers(folder: String, mode: String, claim: Claim) -> Bool {
+        let target = claim.identity.resolvedPath
+        guard claim.identity.exists, target != folder else { return false }
+        let table = mounts
+        let folderLocation = table.location(of: folder)
+        if HostPath.isSameOrBelow(target, folder) {
+            if mode != "FS" { return true }
+            if table.mountPoint(of: target) == table.mountPoint(of: folder) { return true }
+        }
+        // Seen through a bind mount: the same place on the same file system.
+        if let location = claim.extents.location, location != folderLocation, !folderLocation.deviceNumber.isEmpty,
+            location.isSameOrBelow(folderLocation)
+        {
+            return true
+        }
+        // A hard link of a file below the folder.
+        if let file = claim.extents.file, claim.identity.kind == .file, linkCount(target) > 1 {
+            return Self.tree(inventory.root.real(folder), contains: file, mode: mode)
+        }
+        return false
+    }
+
+    private func linkCount(_ hostPath: String) -> UInt64 {
+        var status = stat()
+        guard stat(inventory.root.real(hostPath), &status) == 0 else { return 0 }
+        return UInt64(status.st_nlink)
+    }
+
+    /// Whether a folder tree holds the file (by device and inode), looking at most at 200,000 entries.
+    static func tree(_ real: String, contains file: FileID, mode: String) -> Bool {
+        var budget = 200_000
+        var folderStatus = stat()
+        guard lstat(real, &folderStatus) == 0 else { return false }
+        var pending = [real]
+        while let folder = pending.popLast(), budget > 0 {
+            guard let handle = opendir(folder) else { continue }
+            defer { closedir(handle) }
+            while let entry = readdir(handle), budget > 0 {
+                budget -= 1
+                let name = withUnsafePointer(to: entry.pointee.d_name) {
+                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+                }
+                if name == "." || name == ".." { continue }
+                let path = folder + "/" + name
+                var status = stat()
+                guard lstat(path, &status) == 0 else { continue }
+                if UInt64(status.st_dev) == file.device && UInt64(status.st_ino) == file.inode { return true }
+                if (status.st_mode & S_IFMT) == S_IFDIR && (mode != "FS" || status.st_dev == folderStatus.st_dev) {
+                    pending.append(path)
+                }
+            }
+        }
+        return false
+    }
+
+    // MARK: - Rule: the host's own use
+
+    /// Why a guest may not have the claim because the host itself uses that storage (mounted,
+    /// swap, or below either), or nil. Only raw storage can overlap the host's use: a file on a
+    /// mounted file system is the host handing out a file.
+    func hostUse(of claim: Claim) -> String? {
+        guard claim.isBlock else { return nil }
+        for (extent, device) in cache.hostUse({ HostUsage(root: inventory.root).extents() })
+        where claim.extents.blocks.contains(where: { $0.overlaps(extent) }) {
+            let which = device.path == claim.identity.resolvedPath || device.path == claim.path
+                ? "" : " (\(Display.safe(device.path)), \(Self.shown(extent)))"
+            return "the host's own storage\(which): \(Display.safe(device.reason))"
+        }
+        return nil
+    }
+
+    /// The refusal for a claim the host uses.
+    static func hostsOwn(_ action: String, _ why: String) -> RegistryError {
+        RegistryError(
+            .restricted, "\(action): it is \(why). Guests never get the host's own disks (see hpvmhostrdev).")
+    }
+
+    // MARK: - Rule: used by other guests (SHARE)
+
+    /// A gdev entry that other guests use and whose storage meets the claim, when sharing it is not
+    /// allowed: the claim's own entry (`own`, the one the guest would be added to as a dependent)
+    /// must be SHARE=YES, and so must every other overlapping entry and the claim's own.
+    func otherGuests(of claim: Claim, guest: String, ownEntry: DeviceEntry?, _ db: Database) throws -> String? {
+        for (entry, relation) in try meeting(claim, db) where entry.type == .gdev {
+            let others = entry.dependents.filter { $0 != guest }
+            guard !others.isEmpty else { continue }
+            let users = "\(describe(entry, relation, for: claim)), used by \(Display.list(others))"
+            if entry.id == ownEntry?.id {
+                if !entry.isShared { return users + " and not SHARE=YES" }
+            } else if !entry.isShared {
+                return users + " and not SHARE=YES"
+            } else if ownEntry?.isShared != true {
+                return users + "; overlapping entries are shared only when both are SHARE=YES"
+            }
+        }
+        return nil
+    }
+
+    /// The refusal for storage other guests hold: "<action>: it is <why>."
+    static func inUse(_ action: String, _ why: String) -> RegistryError {
+        RegistryError(.inUse, "\(action): it is \(why).")
+    }
+
+    // MARK: - Rule: every check for giving a guest a path
+
+    /// Every rule for giving `guest` the claim, in the order people expect to read them: the
+    /// host keeps it, the host uses it, other guests hold it. Returns the first refusal, or nil.
+    func guestRefusal(_ claim: Claim, guest: String, ownEntry: DeviceEntry?, action: String, _ db: Database) throws
+        -> RegistryError?
+    {
+        if let why = try restriction(of: claim, db) { return Self.restricted(action, why) }
+        if let why = hostUse(of: claim) { return Self.hostsOwn(action, why) }
+        if let why = try otherGuests(of: claim, guest: guest, ownEntry: ownEntry, db) { return Self.inUse(action, why) }
+        return nil
+    }
+
+    /// The kinds of object a storage type takes (`disk` a disk, `lv` a logical volume, `file` a
+    /// file, `null` a folder, a network a vswitch).
+    static func kinds(forStorage storage: String) -> [DeviceKind] {
+        switch storage {
+        case "disk": return [.disk]
+        case "lv": return [.logicalVolume]
+        case "file": return [.file]
+        case "null": return [.directory]
+        default: return [.vswitch]
+        }
+    }
+
+    /// The refusal for an object of the wrong kind for its storage type.
+    static func wrongKind(_ action: String, location: String, kind: DeviceKind, storage: String) -> RegistryError {
+        RegistryError(
+            .conflict,
+            "\(action): \(Display.safe(location)) is \(kind.rawValue), not what storage type '\(Display.safe(storage))' needs.")
+    }
+
+    // MARK: - Rule: restricting (rdev, server, env)
+
+    /// Why the host may not keep the claim, or nil: a guest uses storage that overlaps it (a
+    /// guest's file on the claim's file system does not count), or a gdev entry is the same
+    /// storage. `type` is the entry type being added.
+    func hostClaimRefusal(_ claim: Claim, type: EntryType, action: String, _ db: Database) throws -> RegistryError? {
+        let met = try meeting(claim, db).filter { $0.0.type == .gdev && $0.1 != .underEntryFile }
+        if let (entry, relation) = met.first(where: { !$0.0.dependents.isEmpty }) {
+            return RegistryError(
+                .inUse,
+                "\(action): it is \(describe(entry, relation, for: claim)), used by guest \(Display.list(entry.dependents, separator: ", ")).")
+        }
+        if let (entry, relation) = met.first {
+            return RegistryError(
+                .conflict,
+                "\(action): it is \(describe(entry, relation, for: claim)); delete that entry first (hpvmdevmgmt -d gdev:\(Display.safe(entry.name))).")
+        }
+        return nil
+    }
+
+    /// Used gdev entries that a recursive restriction of `folder` would cover.
+    func guestUse(under folder: String, mode: String, _ db: Database) throws -> [DeviceEntry] {
+        try DeviceTable.entries(db, where: "d.type = 'gdev' AND d.id IN (SELECT deviceId FROM dependent)").filter { entry in
+            covers(folder: folder, mode: mode, claim: claim(entry.names[0]))
+        }
+    }
+
+    /// The refusal for a recursive restriction over a used guest device.
+    static func recursiveOverGuest(_ action: String, _ entry: DeviceEntry) -> RegistryError {
+        RegistryError(
+            .inUse,
+            "\(action): guest device \(Display.safe(entry.name)) under it is used by \(Display.list(entry.dependents, separator: ", ")).")
+    }
+
+    // MARK: - Rules: unshare, delete, dependents, guards
+
+    /// SHARE=NO is refused while several guests share the entry.
+    static func unshareRefusal(_ entry: DeviceEntry) -> RegistryError? {
+        guard entry.dependents.count > 1 else { return nil }
+        return RegistryError(
+            .inUse,
+            "cannot set SHARE=NO on \(Display.safe(entry.name)): guests \(Display.list(entry.dependents, separator: ", ")) share it. Remove it from all but one first.")
+    }
+
+    /// An entry with dependents is not deleted.
+    static func deleteRefusal(_ entry: DeviceEntry) -> RegistryError? {
+        guard !entry.dependents.isEmpty else { return nil }
+        return RegistryError(
+            .hasDependents,
+            "cannot delete \(entry.type.rawValue) entry \(Display.safe(entry.name)): it has dependents \(Display.list(entry.dependents, separator: ", ")). Remove the device from those guests first (hpvmmodify -P GUEST -d …).")
+    }
+
+    /// A dependent is removed by hand only when it no longer matches a guest's resources: a guest
+    /// that still has the device keeps its dependent (remove the resource with `hpvmmodify -d`).
+    func dependentRefusal(entry: DeviceEntry, dependent: String, _ db: Database) throws -> RegistryError? {
+        let names = entry.names
+        let uses = try db.fetchOne(
+            Bool.self,
+            sql: """
+                SELECT EXISTS (SELECT 1 FROM guestResource r JOIN guest g ON g.id = r.guestId
+                               WHERE g.name = ? AND r.location IN (\(DeviceTable.marks(names.count))))
+                """,
+            arguments: StatementArguments([dependent] + names)) ?? false
+        guard uses else { return nil }
+        return RegistryError(
+            .inUse,
+            "cannot remove dependent \(Display.safe(dependent)) from \(Display.safe(entry.name)): guest \(Display.safe(dependent)) still has the device. Take it from the guest with hpvmmodify -P \(Display.safe(dependent)) -d … instead.")
+    }
+
+    /// A guest that a migration holds, or that is Not Modify, refuses changes.
+    static func guardRefusal(_ guest: Guest, action: String, onlyReenables: Bool = false, force: Bool = false)
+        -> RegistryError?
+    {
+        if let lock = guest.migrationLock {
+            return RegistryError(
+                .notModifiable, "guest \(guest.name) is being migrated (\(Display.safe(lock))); \(action) when hpvmmigrate is done.")
+        }
+        if !guest.modifiable && !onlyReenables && !force {
+            return RegistryError(
+                .notModifiable,
+                "guest \(guest.name) is Not Modify; the only change it accepts is -x modify_status=enabled (or register_status=enabled).")
+        }
+        return nil
+    }
+
+    // MARK: - Extents in the registry
+
+    /// Makes sure every entry's extents are recorded: entries made before extents were kept get
+    /// them from the host now, inside the caller's transaction (so a refused command still changes
+    /// nothing).
+    func ready(_ db: Database) throws {
+        if try db.fetchOne(String.self, sql: "SELECT value FROM hostSetting WHERE name = 'extents'") == nil {
+            for entry in try DeviceTable.entries(db) {
+                let found = claim(entry.names[0])
+                try DeviceTable.setExtents(db, id: entry.id, found.extents)
+            }
+            try db.run(sql: "INSERT INTO hostSetting (name, value) VALUES ('extents', '1')")
+        }
+    }
+}
+
+/// What one command reads once: the mount table, the host's own storage, whether the registry's
+/// extents are known.
+final class RulesCache: @unchecked Sendable {
+    private var mountTable: MountTable?
+    private var used: [(BlockExtent, HostDevice)]?
+
+    func mounts(_ make: () -> MountTable) -> MountTable {
+        if let mountTable { return mountTable }
+        let made = make()
+        mountTable = made
+        return made
+    }
+
+    func hostUse(_ make: () -> [(BlockExtent, HostDevice)]) -> [(BlockExtent, HostDevice)] {
+        if let used { return used }
+        let made = make()
+        used = made
+        return made
+    }
+}
