@@ -3,7 +3,8 @@ import Registry
 
 /// One `hpvmdevmgmt` request, after parsing.
 enum DevMgmtRequest {
-    case operation(DeviceOperation)
+    /// One or more operations of one kind, applied in one transaction.
+    case operations([DeviceOperation])
     case rescan
     case repair
     case createFile(path: String, bytes: Int64, add: Bool)
@@ -24,7 +25,8 @@ enum DevMgmt {
         if case .none = request { return DevMgmtResult() }
         let readOnly: Bool
         switch request {
-        case .operation(.list), .repair: readOnly = true
+        case .operations(let operations) where operations.count == 1 && operations[0].isList: readOnly = true
+        case .repair: readOnly = true
         default: readOnly = false
         }
         // Reading a registry that does not exist yet shows an empty one; it does not create it.
@@ -35,9 +37,9 @@ enum DevMgmt {
         var result = DevMgmtResult()
         do {
             switch request {
-            case .operation(let operation):
-                if case .list = operation { result.isList = true }
-                result.outcome = try manager.perform(operation)
+            case .operations(let operations):
+                result.isList = operations.contains { $0.isList }
+                result.outcome = try manager.perform(operations)
             case .rescan:
                 let report = try manager.rescan()
                 result.rescan = report

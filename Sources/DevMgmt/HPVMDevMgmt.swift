@@ -34,28 +34,28 @@ struct HPVMDevMgmt: ParsableCommand {
         version: "hpvmdevmgmt 1.0 (output format version \(DevMgmtFormat.version))"
     )
 
-    @Option(name: .customShort("a"), help: ArgumentHelp("Add an entry: type:entry-name[:attr:NAME=VALUE].", valueName: "spec"))
-    var add: String?
+    @Option(name: .customShort("a"), help: ArgumentHelp("Add an entry: type:entry-name[:attr:NAME=VALUE]. May repeat: all in one transaction.", valueName: "spec"))
+    var add: [String] = []
 
     @Option(
         name: .customShort("d"),
         help: ArgumentHelp(
             "Delete an entry, a dependent (gdev:{all|entry}:depend:guest), an attribute (type:entry:attr:NAME), IGNOREWWID, or an alias (gdev_alias:path).",
             valueName: "spec"))
-    var delete: String?
+    var delete: [String] = []
 
     @Option(
         name: .customShort("m"),
         help: ArgumentHelp("Modify an attribute: type:entry:attr:NAME=VALUE, or {gdev|rdev}:path:IGNOREWWID={YES|NO}.", valueName: "spec"))
-    var modify: String?
+    var modify: [String] = []
 
     @Option(name: .customShort("n"), help: ArgumentHelp("Replace a device: {gdev|rdev}:old:new0[,new1].", valueName: "spec"))
-    var replace: String?
+    var replace: [String] = []
 
     @Option(
         name: .customShort("l"),
         help: ArgumentHelp("List entries: {all|type}[:entry | :depend:guest | :NAME=VALUE].", valueName: "spec"))
-    var list: String?
+    var list: [String] = []
 
     @Flag(name: .customShort("I"), help: "Rescan the host: refresh EXIST, WWIDs and aliases of every entry.")
     var rescan = false
@@ -83,26 +83,27 @@ struct HPVMDevMgmt: ParsableCommand {
 
     func validate() throws {
         let chosen = [
-            add.map { _ in "-a" }, delete.map { _ in "-d" }, modify.map { _ in "-m" }, replace.map { _ in "-n" },
-            list.map { _ in "-l" }, rescan ? "-I" : nil, repair ? "-r" : nil, size.map { _ in "-S" },
+            add.isEmpty ? nil : "-a", delete.isEmpty ? nil : "-d", modify.isEmpty ? nil : "-m", replace.isEmpty ? nil : "-n",
+            list.isEmpty ? nil : "-l", rescan ? "-I" : nil, repair ? "-r" : nil, size.map { _ in "-S" },
         ].compactMap { $0 }
         if chosen.count > 1 {
             throw ValidationError("give one of -a, -d, -m, -n, -l, -I, -r, -S at a time, not \(chosen.joined(separator: " and ")).")
         }
+        if list.count > 1 { throw ValidationError("give -l once: -l {all|type}[:…] lists one selection.") }
         if addFile && size == nil { throw ValidationError("-A goes with -S size file-name.") }
         if size != nil && file == nil { throw ValidationError("-S needs a file name: -S 2G /path/to/file.") }
         if size == nil && file != nil { throw ValidationError("unexpected argument '\(Display.safe(file!))'.") }
-        if json && list == nil { throw ValidationError("--json goes with -l.") }
+        if json && list.isEmpty { throw ValidationError("--json goes with -l.") }
     }
 
     /// What this command line asks for.
     var invocation: Invocation {
         let action: Invocation.Action
-        if let add { action = .spec("a", add) }
-        else if let delete { action = .spec("d", delete) }
-        else if let modify { action = .spec("m", modify) }
-        else if let replace { action = .spec("n", replace) }
-        else if let list { action = .spec("l", list) }
+        if !add.isEmpty { action = .spec("a", add) }
+        else if !delete.isEmpty { action = .spec("d", delete) }
+        else if !modify.isEmpty { action = .spec("m", modify) }
+        else if !replace.isEmpty { action = .spec("n", replace) }
+        else if let list = list.first { action = .spec("l", [list]) }
         else if rescan { action = .rescan }
         else if repair { action = .repair }
         else if let size, let file { action = .createFile(size: size, file: file, add: addFile) }

@@ -5,8 +5,9 @@ import Registry
 /// What an `hpvmdevmgmt` command line asks for, whichever parser read it.
 struct Invocation: Equatable {
     enum Action: Equatable {
-        /// `-a`, `-d`, `-m`, `-n` or `-l` with its specification.
-        case spec(Character, String)
+        /// `-a`, `-d`, `-m`, `-n` or `-l` with its specifications (`-a`, `-d`, `-m` and `-n` may
+        /// repeat; all are applied in one transaction).
+        case spec(Character, [String])
         case rescan
         case repair
         case createFile(size: String, file: String, add: Bool)
@@ -23,7 +24,8 @@ struct Invocation: Equatable {
     func execute() throws {
         let request: DevMgmtRequest
         switch action {
-        case .spec(let option, let text): request = .operation(try DeviceOperation.parse(option: option, text))
+        case .spec(let option, let texts):
+            request = .operations(try texts.map { text throws(RegistryError) in try DeviceOperation.parse(option: option, text) })
         case .rescan: request = .rescan
         case .repair: request = .repair
         case .createFile(let size, let file, let add):
@@ -43,8 +45,8 @@ struct Invocation: Equatable {
     }
 }
 
-/// A strict reader for the command lines scripts run most: one of `-a`, `-d`, `-m`, `-n`, `-l`
-/// with its specification, or `-I` or `-r`, plus at most one each of `-V`, `-v` and `--json`
+/// A strict reader for the command lines scripts run most: one of `-a`, `-d`, `-m`, `-n` (each
+/// perhaps repeated) or `-l` with its specification, or `-I` or `-r`, plus at most one each of `-V`, `-v` and `--json`
 /// (with `-l`). Anything else — help, `-S`, a mistake — returns nil and goes to ArgumentParser,
 /// which defines the command line; a test checks both readers agree on every shape read here.
 enum FastArguments {
@@ -68,10 +70,18 @@ enum FastArguments {
                 guard action == nil else { return nil }
                 action = argument == "-I" ? .rescan : .repair
             case "-a", "-d", "-m", "-n", "-l":
-                guard action == nil, index + 1 < arguments.count else { return nil }
+                guard index + 1 < arguments.count else { return nil }
                 let value = arguments[index + 1]
                 guard !value.isEmpty, !value.hasPrefix("-") else { return nil }
-                action = .spec(argument.last!, value)
+                let option = argument.last!
+                switch action {
+                case nil:
+                    action = .spec(option, [value])
+                case .spec(option, let values)? where option != "l":
+                    action = .spec(option, values + [value])
+                default:
+                    return nil
+                }
                 index += 1
             default:
                 return nil

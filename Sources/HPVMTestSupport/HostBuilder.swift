@@ -183,6 +183,16 @@ public final class HostBuilder {
         return try deviceMapper(name: name, uuid: "mpath-\(hexWWID)", slaves: paths)
     }
 
+    /// Adds partition `number` of a multipath map as kpartx makes it: a device-mapper device
+    /// `<map>-part<N>` (`/dev/mapper/mpatha-part1`) with UUID `part<N>-mpath-…` over the map.
+    @discardableResult
+    public func multipathPartition(of map: String, number: Int) throws -> String {
+        guard let uuid = try? read("/sys/block/\(map)/dm/uuid").trimmingNewline(),
+            let name = try? read("/sys/block/\(map)/dm/name").trimmingNewline()
+        else { throw BuilderError("no multipath map \(map)") }
+        return try deviceMapper(name: "\(name)-part\(number)", uuid: "part\(number)-\(uuid)", slaves: [map])
+    }
+
     /// Adds an LVM logical volume `vg-lv` on the given physical volumes (disks or partitions).
     @discardableResult
     public func logicalVolume(vg: String, lv: String, on physicalVolumes: [String]) throws -> String {

@@ -141,6 +141,12 @@ public struct StorageInventory: Sendable {
         let slaves = FileSystem.list(root.real(base + "/slaves")).sorted()
         let holders = FileSystem.list(root.real(base + "/holders")).sorted()
         if let uuid = FileSystem.read(root.real(base + "/dm/uuid"), limit: 4096)?.trimmingWhitespace() {
+            if let (_, rest) = StorageInventory.kpartxPartition(uuid) {
+                // A partition of a multipath map (or of another dm disk) made by kpartx: a disk's partition.
+                return BlockDevice(
+                    name: name, kind: .disk, wwid: nil, stableID: sanitize(uuid),
+                    transport: rest.hasPrefix("mpath-") ? .multipath : .logicalVolume, slaves: slaves, holders: holders)
+            }
             if uuid.hasPrefix("mpath-") {
                 return BlockDevice(
                     name: name, kind: .disk, wwid: WWID(uuid), stableID: nil, transport: .multipath, slaves: slaves,

@@ -131,7 +131,8 @@ extension DeviceManager {
     public func repairScript() throws(RegistryError) -> String {
         let scan = rules.inventory.scan()
         let byWWID = scan.pathsByWWID()
-        return try store.read { db in
+        // A rehearsal, not a read: the rules may record missing extents, and that is rolled back.
+        return try store.rehearse { db in
             let q = ShellQuote.quote
             let lines = [
                 "#!/bin/sh",
@@ -181,9 +182,60 @@ extension DeviceManager {
                     repairs.append("#   give it its replacement with: hpvmdevmgmt -n \(q("\(type):\(entry.name):NEW-PATH"))")
                 }
             }
+            repairs += try promiseViolations(db)
             if repairs.isEmpty { repairs.append("# Nothing to repair.") }
             return (lines + repairs).joined(separator: "\n") + "\n"
         }
+    }
+
+    /// What breaks the promise now, as comments for a person (which guest keeps a device is
+    /// theirs to decide), with the command that would fix the rest: guests on storage the host
+    /// keeps or uses, guests overlapping without SHARE=YES on every claim, and dependents out of
+    /// step with the guests' resources — also in a registry edited by hand.
+    func promiseViolations(_ db: Database) throws -> [String] {
+        let q = ShellQuote.quote
+        var lines: [String] = []
+        for entry in try DeviceTable.entries(db, where: "d.type = 'gdev'") {
+            // Dependents that no resource of their guest backs, and resources without their dependent.
+            for dependent in entry.dependents where try DeviceTable.guestExists(db, dependent) {
+                if try rules.dependentRefusal(entry: entry, dependent: dependent, db) == nil {
+                    lines.append("# \(Display.safe(dependent)) is a dependent of \(Display.safe(entry.name)) but has no resource on it.")
+                    lines.append("hpvmdevmgmt -d \(q("gdev:\(entry.name):depend:\(dependent)"))")
+                }
+            }
+            let users = try db.fetchAll(
+                String.self,
+                sql: """
+                    SELECT DISTINCT g.name FROM guestResource r JOIN guest g ON g.id = r.guestId
+                    WHERE r.location IN (\(DeviceTable.marks(entry.names.count))) ORDER BY g.name
+                    """,
+                arguments: StatementArguments(entry.names))
+            for user in users where !entry.dependents.contains(user) {
+                lines.append(
+                    "# VIOLATION: guest \(Display.safe(user)) uses \(Display.safe(entry.name)) but is not its dependent; take the device from the guest and give it again (hpvmmodify -P \(Display.safe(user)) -d …, then -a …).")
+            }
+            let holders = Set(users).union(entry.dependents.filter { (try? DeviceTable.guestExists(db, $0)) == true }).sorted()
+            guard !holders.isEmpty, entry.devType != .vswitch else { continue }
+            let claim = rules.claim(entry.names[0])
+            guard claim.identity.exists else { continue }
+            let who = "guest\(holders.count > 1 ? "s" : "") \(Display.list(holders))"
+            if let why = try rules.restriction(of: claim, db) {
+                lines.append("# VIOLATION: \(who) use\(holders.count > 1 ? "" : "s") \(Display.safe(entry.name)), which is restricted, \(why).")
+            }
+            if let why = rules.hostUse(of: claim) {
+                lines.append("# VIOLATION: \(who) use\(holders.count > 1 ? "" : "s") \(Display.safe(entry.name)), which is \(why).")
+            }
+            // Each overlapping pair shows from both sides: one line for each entry.
+            for guest in holders {
+                guard let why = try rules.otherGuests(of: claim, guest: guest, ownEntry: entry, db) else { continue }
+                lines.append("# VIOLATION: \(Display.safe(entry.name)) of guest \(Display.safe(guest)) is \(why).")
+                break
+            }
+        }
+        if !lines.isEmpty && lines.contains(where: { $0.hasPrefix("# VIOLATION") }) {
+            lines.append("# Each VIOLATION needs a person: decide which guest keeps the storage, and take it from the others.")
+        }
+        return lines
     }
 
     // MARK: - Files

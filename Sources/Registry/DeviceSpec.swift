@@ -156,6 +156,12 @@ public enum DeviceOperation: Sendable, Equatable {
             throw RegistryError(.badSpec, "-\(option) takes no entry specification")
         }
     }
+
+    /// Whether the operation only reads (`-l`).
+    public var isList: Bool {
+        if case .list = self { return true }
+        return false
+    }
 }
 
 /// What a name in the registry may hold.

@@ -54,6 +54,35 @@ import Testing
         #expect(try cli.devmgmt("-r").stdout.contains("# Nothing to repair."))
     }
 
+    @Test func theRepairScriptReportsEveryBrokenPromiseInAHandEditedRegistry() throws {
+        // Given guests g1..g4 on their own disks, and a registry then edited by hand with sqlite3
+        let cli = try CLIHost(sanDisks: 6, multipathMaps: 0)
+        for (guest, disk) in [("g1", 1), ("g2", 2), ("g3", 3), ("g4", 4)] {
+            #expect(try cli.tool("hpvmcreate", "-P", guest, "-a", "disk:avio_stor::disk:/dev/rdisk/disk\(disk)").status == 0)
+        }
+        #expect(try cli.devmgmt("-r").stdout.contains("# Nothing to repair."))
+        let sql = """
+            INSERT INTO guestResource (guestId, position, deviceType, adapterType, bus, device, target, storageType, location)
+              SELECT id, 9, 'disk', 'avio_stor', 0, 0, 9, 'disk', '/dev/rdisk/disk1' FROM guest WHERE name = 'g2';
+            INSERT INTO dependent (deviceId, name) SELECT deviceId, 'g2' FROM deviceName WHERE name = '/dev/rdisk/disk1';
+            INSERT INTO device (type, name, devType, exist, identityKey, createdAt, updatedAt)
+              SELECT 'rdev', '/dev/sdc', 'DISK', 1, identityKey, 'now', 'now' FROM device WHERE name = '/dev/rdisk/disk3';
+            INSERT INTO deviceName (deviceId, name, position) SELECT id, name, 0 FROM device WHERE name = '/dev/sdc';
+            DELETE FROM dependent WHERE name = 'g4';
+            """
+        #expect(try runProcess("/usr/bin/sqlite3", [cli.registryPath, sql]).status == 0)
+        // and the host has started to mount g2's disk
+        try cli.host.mount("sdb", at: "/srv")
+        // When the repair script is written
+        let script = try cli.devmgmt("-r").stdout
+        // Then every broken promise is there, for a person to decide
+        #expect(script.contains("# VIOLATION: /dev/rdisk/disk1 of guest g1 is") && script.contains("used by g2 and not SHARE=YES"))
+        #expect(script.contains("# VIOLATION: guest g3 uses /dev/rdisk/disk3, which is restricted") && script.contains("rdev entry /dev/sdc"))
+        #expect(script.contains("# VIOLATION: guest g4 uses /dev/rdisk/disk4 but is not its dependent"))
+        #expect(script.contains("# VIOLATION: guest g2 uses /dev/rdisk/disk2, which is the host's own storage") && script.contains("mounted on /srv"))
+        #expect(!script.contains("# Nothing to repair."))
+    }
+
     @Test func aGoneDeviceThatAGuestUsesIsLeftToAPerson() throws {
         let cli = try CLIHost(sanDisks: 2, multipathMaps: 0)
         try cli.withRegistry { _, guests in
