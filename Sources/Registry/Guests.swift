@@ -429,6 +429,7 @@ public struct GuestRegistry: Sendable {
         -> (claim: StorageRules.Claim, entry: DeviceEntry?, refusal: RegistryError?)
     {
         let location = statement.location
+        _ = try NameRules.entryName(location)  // checked here too, not only by the command's parser
         let claim = rules.claim(location)
         let identity = claim.identity
         let action = "cannot give guest \(guest) \(Display.safe(location))"

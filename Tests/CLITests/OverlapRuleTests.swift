@@ -129,6 +129,25 @@ import Testing
         #expect(restrict.status == 1 && restrict.stderr.contains("used by guest g3"))
     }
 
+    @Test func aRegistryFromBeforeExtentsGetsThemOnItsNextRuleCheck() throws {
+        // Given g1 on a partition, in a registry whose extents were never recorded (an older hpvm)
+        let cli = try host()
+        let partition = try cli.host.partition(of: sd(cli, 2), number: 1)
+        #expect(try cli.tool("hpvmcreate", "-P", "g1", "-a", "disk:avio_stor::disk:/dev/\(partition)").status == 0)
+        let forget = "DELETE FROM deviceExtent; DELETE FROM hostSetting WHERE name = 'extents';"
+        #expect(try runProcess("/usr/bin/sqlite3", [cli.registryPath, forget]).status == 0)
+        let before = try cli.registryBytes()
+        // When another guest asks for the disk under it
+        let refused = try cli.tool("hpvmcreate", "-P", "g2", "-a", "disk:avio_stor::disk:/dev/rdisk/disk3")
+        // Then the overlap is seen, and the refused command recorded nothing
+        #expect(refused.status == 1 && refused.stderr.contains("used by g1"))
+        #expect(try cli.registryBytes() == before)
+        // and the next command that succeeds records them
+        #expect(try cli.tool("hpvmcreate", "-P", "g3", "-a", "disk:avio_stor::disk:/dev/rdisk/disk4").status == 0)
+        let known = try runProcess("/usr/bin/sqlite3", [cli.registryPath, "SELECT count(*) FROM deviceExtent"])
+        #expect(Int(known.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 >= 2)
+    }
+
     // MARK: - Row 4: a file is known by the file
 
     @Test func row4HardLinksSymlinkedFoldersAndBindMountsAreOneFile() throws {

@@ -160,8 +160,8 @@ struct StorageRules {
     /// or `env` entry whose storage overlaps it (by any path, any overlap, whatever IGNOREWWID
     /// says), or a `RECURSIVE` folder above it. A guest's file on a file system whose disk the host
     /// keeps is not restricted: the host hands out files on its own file systems.
-    func restriction(of claim: Claim, _ db: Database) throws -> String? {
-        for (entry, relation) in try meeting(claim, db) where Self.isHostKept(entry.type) && relation != .fileOnEntry {
+    func restriction(of claim: Claim, _ db: Database, met: [(DeviceEntry, Relation)]? = nil) throws -> String? {
+        for (entry, relation) in try met ?? meeting(claim, db) where Self.isHostKept(entry.type) && relation != .fileOnEntry {
             return describe(entry, relation, for: claim)
         }
         return try recursiveCover(of: claim, db)
@@ -271,8 +271,10 @@ struct StorageRules {
     /// A gdev entry that other guests use and whose storage meets the claim, when sharing it is not
     /// allowed: the claim's own entry (`own`, the one the guest would be added to as a dependent)
     /// must be SHARE=YES, and so must every other overlapping entry and the claim's own.
-    func otherGuests(of claim: Claim, guest: String, ownEntry: DeviceEntry?, _ db: Database) throws -> String? {
-        for (entry, relation) in try meeting(claim, db) where entry.type == .gdev {
+    func otherGuests(
+        of claim: Claim, guest: String, ownEntry: DeviceEntry?, _ db: Database, met: [(DeviceEntry, Relation)]? = nil
+    ) throws -> String? {
+        for (entry, relation) in try met ?? meeting(claim, db) where entry.type == .gdev {
             let others = entry.dependents.filter { $0 != guest }
             guard !others.isEmpty else { continue }
             let users = "\(describe(entry, relation, for: claim)), used by \(Display.list(others))"
@@ -299,9 +301,12 @@ struct StorageRules {
     func guestRefusal(_ claim: Claim, guest: String, ownEntry: DeviceEntry?, action: String, _ db: Database) throws
         -> RegistryError?
     {
-        if let why = try restriction(of: claim, db) { return Self.restricted(action, why) }
+        let met = try meeting(claim, db)
+        if let why = try restriction(of: claim, db, met: met) { return Self.restricted(action, why) }
         if let why = hostUse(of: claim) { return Self.hostsOwn(action, why) }
-        if let why = try otherGuests(of: claim, guest: guest, ownEntry: ownEntry, db) { return Self.inUse(action, why) }
+        if let why = try otherGuests(of: claim, guest: guest, ownEntry: ownEntry, db, met: met) {
+            return Self.inUse(action, why)
+        }
         return nil
     }
 
