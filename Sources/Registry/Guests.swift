@@ -213,7 +213,7 @@ public struct GuestRegistry: Sendable {
             guard var guest = try guest(named: name, db) else {
                 throw RegistryError(.notFound, "no guest named \(Display.safe(name)).")
             }
-            if let refusal = StorageRules.guardRefusal(guest, action: "try again", onlyReenables: change.onlyReenables) {
+            if let refusal = StorageRules.guardRefusal(guest, onlyReenables: change.onlyReenables) {
                 throw refusal
             }
             let now = audit.now()
@@ -280,11 +280,7 @@ public struct GuestRegistry: Sendable {
             guard let guest = try guest(named: name, db) else {
                 throw RegistryError(.notFound, "no guest named \(Display.safe(name)).")
             }
-            if guest.migrationLock == nil && !guest.modifiable && !force {
-                throw RegistryError(
-                    .notModifiable, "guest \(name) is Not Modify; remove it with hpvmremove -F -P \(name) if it is really gone from every host.")
-            }
-            if let refusal = StorageRules.guardRefusal(guest, action: "remove it", force: true) { throw refusal }
+            if let refusal = StorageRules.guardRefusal(guest, removing: true, force: force) { throw refusal }
             for row in try resourceRows(guest.id, db) {
                 try detach(row: row.id, location: row.location, guest: guest, db)
             }

@@ -398,20 +398,26 @@ struct StorageRules {
             "cannot remove dependent \(Display.safe(dependent)) from \(Display.safe(entry.name)): guest \(Display.safe(dependent)) still has the device. Take it from the guest with hpvmmodify -P \(Display.safe(dependent)) -d … instead.")
     }
 
-    /// A guest that a migration holds, or that is Not Modify, refuses changes.
-    static func guardRefusal(_ guest: Guest, action: String, onlyReenables: Bool = false, force: Bool = false)
+    /// A guest that a migration holds, or that is Not Modify, refuses changes; `-x
+    /// modify_status=enabled` (or `register_status=enabled`) is the one change a Not Modify guest
+    /// takes, and `hpvmremove -F` removes one.
+    static func guardRefusal(_ guest: Guest, removing: Bool = false, onlyReenables: Bool = false, force: Bool = false)
         -> RegistryError?
     {
         if let lock = guest.migrationLock {
             return RegistryError(
-                .notModifiable, "guest \(guest.name) is being migrated (\(Display.safe(lock))); \(action) when hpvmmigrate is done.")
+                .notModifiable,
+                "guest \(guest.name) is being migrated (\(Display.safe(lock))); \(removing ? "remove it" : "try again") when hpvmmigrate is done.")
         }
-        if !guest.modifiable && !onlyReenables && !force {
+        guard !guest.modifiable && !onlyReenables && !force else { return nil }
+        if removing {
             return RegistryError(
                 .notModifiable,
-                "guest \(guest.name) is Not Modify; the only change it accepts is -x modify_status=enabled (or register_status=enabled).")
+                "guest \(guest.name) is Not Modify; remove it with hpvmremove -F -P \(guest.name) if it is really gone from every host.")
         }
-        return nil
+        return RegistryError(
+            .notModifiable,
+            "guest \(guest.name) is Not Modify; the only change it accepts is -x modify_status=enabled (or register_status=enabled).")
     }
 
     // MARK: - Extents in the registry
