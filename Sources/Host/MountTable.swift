@@ -30,6 +30,11 @@ public struct MountTable: Sendable {
         self.init(mounts: MountTable.parseMountInfo(mountinfo), swaps: MountTable.parseSwaps(swapText))
     }
 
+    /// The text of the mount and swap tables under `root`: equal texts, equal tables.
+    public static func signature(root: HostRoot) -> String {
+        (FileSystem.read(root.real("/proc/self/mountinfo")) ?? "") + "\u{0}" + (FileSystem.read(root.real("/proc/swaps")) ?? "")
+    }
+
     /// Parses mountinfo (`36 35 98:0 / /mnt rw - ext4 /dev/sdb1 rw`); malformed lines are skipped.
     public static func parseMountInfo(_ text: String) -> [Mount] {
         text.split(separator: "\n").compactMap { line in

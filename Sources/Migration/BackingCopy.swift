@@ -94,7 +94,7 @@ enum BackingCopy {
     /// and answers with their checksum.
     static func receive(realPath: String, size: Int64, input: any ByteSource, next: () -> MigrationRequest?) -> MigrationReply {
         var failure: String?
-        let fd = open(realPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        let fd = open(realPath, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)  // made by the claim, never here
         if fd < 0 { failure = "cannot open \(realPath) for the copy: \(String(cString: strerror(errno)))" }
         defer { if fd >= 0 { close(fd) } }
         if fd >= 0 {

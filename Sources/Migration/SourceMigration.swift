@@ -145,7 +145,9 @@ public struct SourceMigration {
                     realPath: guests.root.real(source.location), shownPath: source.location, targetPath: target.location,
                     migrationID: id, link: link, exchange: exchange, progress: options.progress)
             } catch {
-                rollBack("copy failed", targetDone: true)
+                // The target releases what it claimed for the copies.
+                let told = (try? exchange(MigrationRequest(type: "abort", migrationID: id, sourceHost: sourceHost, guest: package)))?.type == "aborted"
+                rollBack("copy failed", targetDone: told)
                 throw error
             }
         }

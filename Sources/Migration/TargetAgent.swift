@@ -31,6 +31,8 @@ public struct TargetAgent {
         var greeted = false
         // Paths the last check allowed to receive a copy (-m ... -C): nothing else is ever written.
         var copyPaths: Set<String> = []
+        // The arriving guest's name, from the last check: each copy's destination is claimed for it.
+        var arriving = ""
         while let line = input.readLine() {
             guard line.utf8.count <= 16 << 20, let request = JSONLine.decode(MigrationRequest.self, line) else {
                 writeLine(JSONLine.encode(errorReply("the request is not hpvmmigrate protocol JSON")))
@@ -54,8 +56,22 @@ public struct TargetAgent {
                     writeLine(JSONLine.encode(errorReply("\(request.path ?? "?") was not checked as a copy target")))
                     return
                 }
+                // Claimed in the registry before the first byte, so no guest here can be given it
+                // during the copy; a rollback releases it.
+                do {
+                    try writable().claimCopyDestination(
+                        path, guest: arriving, migrationID: request.migrationID ?? "", peer: request.sourceHost ?? "source")
+                } catch let error as RegistryError {
+                    writeLine(JSONLine.encode(errorReply(error.message)))
+                    return
+                } catch {
+                    writeLine(JSONLine.encode(errorReply("\(error)")))
+                    return
+                }
                 writeLine(JSONLine.encode(MigrationReply(type: "copying")))
-                let reply = BackingCopy.receive(realPath: inventory.root.real(path), size: size, input: input) {
+                // The claim made the file: write it where the root resolves it, never through a symlink.
+                let destination = inventory.identify(path)
+                let reply = BackingCopy.receive(realPath: inventory.root.real(destination.resolvedPath), size: size, input: input) {
                     input.readLine().flatMap { JSONLine.decode(MigrationRequest.self, $0) }
                 }
                 writeLine(JSONLine.encode(reply))
@@ -64,6 +80,7 @@ public struct TargetAgent {
             }
             let reply = handle(request)
             if request.type == "check", reply.type == "report", let guest = request.guest {
+                arriving = guest.name
                 copyPaths = Set(
                     zip(reply.map ?? [], guest.copies).compactMap { statement, copy in
                         copy ? (try? ResourceStatement.parse(statement))?.location : nil
@@ -184,7 +201,7 @@ public struct TargetAgent {
                         Finding(kind: "storage", message: "Target VM Host error - Device does not exist.",
                                 detail: "\(statement.location) on \(hostName) is \(identity.kind.rawValue), not a file, disk or volume to copy into"))
                 }
-                for obstacle in Self.obstacles(guests, statement, guest: guest.name) {
+                for obstacle in Self.copyObstacles(guests, statement.location, guest: guest.name) {
                     errors.append(Finding(kind: "restricted", message: "Target VM Host error - device is not available.", detail: obstacle))
                 }
                 map.append(statement.description)
@@ -247,6 +264,15 @@ extension TargetAgent {
     static func obstacles(_ guests: GuestRegistry, _ statement: ResourceStatement, guest: String) -> [String] {
         do {
             return try guests.obstacles(for: statement, guest: guest)
+        } catch {
+            return ["the registry could not be checked: \(error.message)"]
+        }
+    }
+
+    /// What the rules say about a copy (`-m … -C`) writing `location` here.
+    static func copyObstacles(_ guests: GuestRegistry, _ location: String, guest: String) -> [String] {
+        do {
+            return try guests.copyObstacles(for: location, guest: guest)
         } catch {
             return ["the registry could not be checked: \(error.message)"]
         }

@@ -270,54 +270,22 @@ extension DeviceManager {
             throw RegistryError(.badName, "-S '\(Display.safe(rawPath))': give an absolute path.")
         }
         let path = try NameRules.entryName(rawPath)
-        let parent = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-        let base = String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
-        let folder = rules.inventory.identify(parent.isEmpty ? "/" : parent)
-        guard folder.exists, folder.kind == .directory, !base.isEmpty else {
+        guard let (claim, folder, base) = rules.plannedFile(path) else {
+            let parent = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
             throw RegistryError(.notFound, "cannot create \(Display.safe(path)): folder \(Display.safe(parent.isEmpty ? "/" : parent)) does not exist.")
         }
-        // The folder as the root sees it (symlinks followed inside the root), checked to be a real
-        // folder under the root with no symlink left on the way, so the kernel cannot be led out.
-        let realFolder = root.real(folder.resolvedPath)
-        guard let canonical = realpath(realFolder, nil) else {
-            throw RegistryError(.io, "cannot create \(Display.safe(path)): \(String(cString: strerror(errno))).")
-        }
-        let canonicalText = String(cString: canonical)
-        free(canonical)
-        guard canonicalText == realFolder || (realFolder.hasSuffix("/") && canonicalText + "/" == realFolder) else {
-            throw RegistryError(
-                .restricted,
-                "cannot create \(Display.safe(path)): its folder leads outside the host root \(Display.safe(root.path)) (\(Display.safe(canonicalText))).")
-        }
-        let hostPath = (folder.resolvedPath == "/" ? "" : folder.resolvedPath) + "/" + base
         var existing = stat()
-        if lstat(root.real(hostPath), &existing) == 0 || rules.inventory.identify(path).exists {
+        if lstat(root.real(claim.identity.resolvedPath), &existing) == 0 || rules.inventory.identify(path).exists {
             throw RegistryError(.duplicate, "\(Display.safe(path)) already exists; hpvmdevmgmt -S never overwrites a file.")
         }
         // Never where a guest could not be given the file: the rules judge the file it would be.
-        let planned = StorageIdentity(path: path, resolvedPath: hostPath, exists: true, kind: .file)
-        let table = rules.mounts
-        var extents = StorageExtents(location: table.location(of: hostPath))
-        if let mount = table.mount(of: hostPath) {
-            extents.container = rules.inventory.blockExtents(deviceNumber: mount.deviceNumber, source: mount.source)
-        }
-        let claim = StorageRules.Claim(identity: planned, extents: extents)
         try store.rehearse { db in
             if let why = try rules.restriction(of: claim, db) {
                 throw StorageRules.restricted("cannot create \(Display.safe(path))", why)
             }
         }
-        let directory = open(realFolder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard directory >= 0 else {
-            throw RegistryError(.io, "cannot create \(Display.safe(path)): \(String(cString: strerror(errno))).")
-        }
-        let fd = openat(directory, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        let openError = errno
-        close(directory)
-        let real = root.real(hostPath)
-        guard fd >= 0 else {
-            throw RegistryError(.io, "cannot create \(Display.safe(path)): \(String(cString: strerror(openError))).")
-        }
+        let fd = try HostFiles.create(in: folder, base: base, root: root, shown: path)
+        let real = root.real(claim.identity.resolvedPath)
         let rc = posix_fallocate(fd, 0, off_t(bytes))
         close(fd)
         guard rc == 0 else {

@@ -1,5 +1,8 @@
 internal import GRDB
 public import Host
+#if canImport(Glibc)
+internal import Glibc
+#endif
 
 /// One row of the migration journal.
 public struct JournalEntry: Sendable, Equatable {
@@ -210,10 +213,84 @@ extension GuestRegistry {
         }
     }
 
-    /// Removes a prepared, never committed arrival (the migration was rolled back).
+    /// Claims a copy's destination for the arriving guest before the first byte is written: the
+    /// rules for a copy apply, the file is created if it does not exist, and a gdev entry for it
+    /// gets the arriving guest as its dependent, so no other guest can be given it meanwhile. The
+    /// journal records the claim (`copy-claimed`), and rolling the migration back releases it.
+    public func claimCopyDestination(_ path: String, guest name: String, migrationID: String, peer: String) throws(RegistryError) {
+        let location = try NameRules.entryName(path)
+        try store.write { db in
+            let existing = rules.claim(location)
+            if existing.identity.exists {
+                if let refusal = try rules.copyRefusal(existing, guest: name, db) { throw refusal }
+            } else {
+                guard let (planned, folder, base) = rules.plannedFile(location) else {
+                    throw RegistryError(.notFound, "the folder of \(Display.safe(location)) does not exist on this host.")
+                }
+                if let refusal = try rules.copyRefusal(planned, guest: name, db) { throw refusal }
+                close(try HostFiles.create(in: folder, base: base, root: root, shown: location))
+            }
+            let claim = rules.claim(location)
+            guard claim.identity.exists else {
+                throw RegistryError(.notFound, "\(Display.safe(location)) does not exist on this host.")
+            }
+            if let refusal = try rules.copyRefusal(claim, guest: name, db) { throw refusal }
+            let entry = try DeviceTable.entry(named: location, db) ?? DeviceTable.sameDevice(as: claim.identity, db).first {
+                $0.type == .gdev && $0.identityKey == claim.identity.key(ignoringWWID: $0.ignoreWWID)
+            }
+            let entryID: Int64
+            if let entry {
+                entryID = entry.id
+                if !entry.names.contains(location) { try DeviceTable.addName(db, id: entry.id, name: location) }
+            } else {
+                entryID = try DeviceTable.insert(
+                    db, type: .gdev, names: [location], identity: claim.identity, extents: claim.extents, ignoreWWID: false,
+                    attributes: ["SHARE": "NO"], now: audit.now())
+            }
+            try db.run(sql: "INSERT OR IGNORE INTO dependent (deviceId, name, kind) VALUES (?, ?, 'guest')", arguments: [entryID, name])
+            try appendJournal(db, migrationID, name, "target", peer, "copy-claimed", location)
+        }
+    }
+
+    /// Releases the copy claims of a migration that was rolled back before its guest was prepared:
+    /// the arriving guest stops being a dependent, and an entry made for the claim goes with its
+    /// last dependent (the copied file stays).
+    func releaseCopyClaims(_ name: String, migrationID: String, _ db: Database) throws {
+        let claimed = try db.fetchAll(
+            String.self,
+            sql: "SELECT detail FROM migrationJournal WHERE migrationId = ? AND role = 'target' AND phase = 'copy-claimed'",
+            arguments: [migrationID])
+        for location in claimed {
+            guard let entry = try DeviceTable.entry(named: location, db), entry.dependents.contains(name) else { continue }
+            if try guest(named: name, db) != nil { continue }
+            try db.run(sql: "DELETE FROM dependent WHERE deviceId = ? AND name = ?", arguments: [entry.id, name])
+            if entry.dependents == [name] && entry.attributes["PRESERVE"] != "YES" {
+                try DeviceTable.delete(db, id: entry.id)
+            }
+            try AuditLog.append(
+                db, audit, action: "release-copy", object: entry.name,
+                change: #"{"guest":\#(json(name)),"migration":\#(json(migrationID))}"#)
+        }
+    }
+
+    /// Removes a prepared, never committed arrival (the migration was rolled back), or releases
+    /// what a migration that never got so far claimed for its copies.
     public func abortArrival(_ name: String, migrationID: String, peer: String) throws(RegistryError) {
         let guest = try self.guest(named: name)
-        guard let guest, guest.migrationLock == migrationID else { return }
+        guard let guest, guest.migrationLock == migrationID else {
+            if guest == nil {
+                try store.write { db in
+                    let claims = try db.fetchOne(
+                        Int.self,
+                        sql: "SELECT count(*) FROM migrationJournal WHERE migrationId = ? AND role = 'target' AND phase = 'copy-claimed'",
+                        arguments: [migrationID]) ?? 0
+                    guard claims > 0 else { return }
+                    try releaseCopyClaims(name, migrationID: migrationID, db)
+                    try appendJournal(db, migrationID, name, "target", peer, "aborted", "copy claims released")
+                }
+            }
+            return
+        }
         try store.write { db in
             try db.run(sql: "UPDATE guest SET migrationLock = NULL, modifiable = 1 WHERE id = ?", arguments: [guest.id])
         }
@@ -223,6 +300,17 @@ extension GuestRegistry {
 }
 
 extension GuestRegistry {
+    /// What keeps a migration's copy from writing `location` on this host (`-m … -C`): the refusal
+    /// the copy itself would meet. Changes nothing.
+    public func copyObstacles(for location: String, guest: String) throws(RegistryError) -> [String] {
+        let location = try NameRules.entryName(location)
+        return try store.rehearse { db in
+            let existing = rules.claim(location)
+            guard let claim = existing.identity.exists ? existing : rules.plannedFile(location)?.claim else { return [] }
+            return try rules.copyRefusal(claim, guest: guest, db).map { [$0.message] } ?? []
+        }
+    }
+
     /// What keeps a device from being given to `guest` on this host: the refusal `hpvmcreate`
     /// would give for the same statement (the same rules, asked the same way). Empty when nothing
     /// does. Changes nothing: it runs in a transaction that is always rolled back.

@@ -52,6 +52,28 @@ import Testing
         #expect(try hosts.on("B", "hpvmstatus", ["-P", "g2", "-d"]).stdout == "disk:avio_stor:0,0,0:file:/hpvm/disks/g2.img\n")
     }
 
+    @Test func aCopyIntoTheTargetsRegistryOrASharedDiskIsRefusedByTheCheckAndTheMigration() throws {
+        let hosts = try TwoHosts()
+        try Data(repeating: 0x11, count: 1 << 20).write(to: URL(fileURLWithPath: hosts.rootA.path + "/hpvm/disks/g4.img"))
+        #expect(try hosts.on("A", "hpvmcreate", ["-P", "g4", "-r", "1G", "-a", "disk:avio_stor:0,0,0:file:/hpvm/disks/g4.img"]).status == 0)
+        // On B: a disk two guests share
+        #expect(try hosts.on("B", "hpvmcreate", ["-P", "b1", "-r", "1G", "-a", "disk:avio_stor:0,0,0:disk:/dev/rdisk/disk2"]).status == 0)
+        #expect(try hosts.on("B", "hpvmdevmgmt", ["-m", "gdev:/dev/rdisk/disk2:attr:SHARE=YES"]).status == 0)
+        #expect(try hosts.on("B", "hpvmcreate", ["-P", "b2", "-r", "1G", "-a", "disk:avio_stor:0,0,0:disk:/dev/rdisk/disk2"]).status == 0)
+        let registryB = hosts.rootB.path + "/var/opt/hpvm/common/hpvm_mgmtdb.sqlite"
+        let before = try Data(contentsOf: URL(fileURLWithPath: registryB))
+        for destination in ["file:/var/opt/hpvm/common/hpvm_mgmtdb.sqlite", "disk:/dev/rdisk/disk2"] {
+            let check = try hosts.migrate("-P", "g4", "-m", "disk:avio_stor:0,0,0:\(destination)", "-C", "-s")
+            #expect(check.status == 1 && check.stderr.contains("cannot copy into"), "\(destination): \(check.stderr)")
+            let moved = try hosts.migrate("-P", "g4", "-m", "disk:avio_stor:0,0,0:\(destination)", "-C")
+            #expect(moved.status == 1 && moved.stderr.contains("cannot copy into"), "\(destination): \(moved.stderr)")
+        }
+        // B's registry is intact: the refused checks changed nothing
+        #expect(try Data(contentsOf: URL(fileURLWithPath: registryB)) == before)
+        #expect(try hosts.on("B", "hpvmstatus", ["-P", "b1", "-d"]).status == 0)
+        #expect(try hosts.runnable("A", "g4") == true)
+    }
+
     @Test func copyWithoutAMappedDeviceIsAUsageError() throws {
         let hosts = try TwoHosts()
         #expect(try hosts.on("A", "hpvmcreate", ["-P", "g3", "-r", "1G"]).status == 0)

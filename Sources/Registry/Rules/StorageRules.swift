@@ -23,8 +23,8 @@ struct StorageRules {
         inventory = StorageInventory(root: root)
     }
 
-    /// The host's mounts and swap areas, read once per command.
-    var mounts: MountTable { cache.mounts { MountTable(root: inventory.root) } }
+    /// The host's mounts and swap areas (read again when they change).
+    var mounts: MountTable { cache.mounts(inventory.root) { MountTable(root: inventory.root) } }
 
     // MARK: - Claims
 
@@ -47,6 +47,25 @@ struct StorageRules {
     /// The claim of an identity already found.
     func claim(_ identity: StorageIdentity) -> Claim {
         Claim(identity: identity, extents: inventory.extents(of: identity, mounts: mounts))
+    }
+
+    /// The claim a regular file that does not exist yet would make at `path`: its folder's
+    /// resolution (symlinks followed inside the root), mount and file-system storage. Nil when the
+    /// folder does not exist.
+    func plannedFile(_ path: String) -> (claim: Claim, folder: StorageIdentity, base: String)? {
+        guard let slash = path.lastIndex(of: "/") else { return nil }
+        let parent = slash == path.startIndex ? "/" : String(path[..<slash])
+        let base = String(path[path.index(after: slash)...])
+        let folder = inventory.identify(parent)
+        guard folder.exists, folder.kind == .directory, !base.isEmpty, base != ".", base != ".." else { return nil }
+        let hostPath = (folder.resolvedPath == "/" ? "" : folder.resolvedPath) + "/" + base
+        let identity = StorageIdentity(path: path, resolvedPath: hostPath, exists: true, kind: .file)
+        let table = mounts
+        var extents = StorageExtents(location: table.location(of: hostPath))
+        if let mount = table.mount(of: hostPath) {
+            extents.container = inventory.blockExtents(deviceNumber: mount.deviceNumber, source: mount.source)
+        }
+        return (Claim(identity: identity, extents: extents), folder, base)
     }
 
     // MARK: - How two claims meet
@@ -251,7 +270,7 @@ struct StorageRules {
     /// mounted file system is the host handing out a file.
     func hostUse(of claim: Claim) -> String? {
         guard claim.isBlock else { return nil }
-        for (extent, device) in cache.hostUse({ HostUsage(root: inventory.root).extents() })
+        for (extent, device) in cache.hostUse(inventory.root, { HostUsage(root: inventory.root).extents() })
         where claim.extents.blocks.contains(where: { $0.overlaps(extent) }) {
             let which = device.path == claim.identity.resolvedPath || device.path == claim.path
                 ? "" : " (\(Display.safe(device.path)), \(Self.shown(extent)))"
@@ -327,6 +346,34 @@ struct StorageRules {
         RegistryError(
             .conflict,
             "\(action): \(Display.safe(location)) is \(kind.rawValue), not what storage type '\(Display.safe(storage))' needs.")
+    }
+
+    // MARK: - Rule: a copy's destination (hpvmmigrate -m … -C)
+
+    /// The folder of the registry and of hpvm's own state: never a guest's storage, never written by a copy.
+    static let stateFolder = "/var/opt/hpvm"
+
+    /// Why a migration's copy may not write the claim, or nil. A copy overwrites the destination,
+    /// so sharing does not help: the destination must be free of every other guest (SHARE=YES or
+    /// not), of the host's claims and use, and outside hpvm's own folder. `guest` is the arriving
+    /// guest, whose own claim on the destination (made before the copy) does not count.
+    func copyRefusal(_ claim: Claim, guest: String, _ db: Database) throws -> RegistryError? {
+        let action = "cannot copy into \(Display.safe(claim.path))"
+        let resolved = claim.identity.resolvedPath
+        if HostPath.isSameOrBelow(resolved, Self.stateFolder) || HostPath.isSameOrBelow(claim.path, Self.stateFolder) {
+            return RegistryError(.restricted, "\(action): it is under \(Self.stateFolder), where hpvm keeps its registry and state.")
+        }
+        let met = try meeting(claim, db)
+        if let why = try restriction(of: claim, db, met: met) { return Self.restricted(action, why) }
+        if let why = hostUse(of: claim) { return Self.hostsOwn(action, why) }
+        for (entry, relation) in met where entry.type == .gdev {
+            let others = entry.dependents.filter { $0 != guest }
+            guard !others.isEmpty else { continue }
+            return RegistryError(
+                .inUse,
+                "\(action): it is \(describe(entry, relation, for: claim)), used by \(Display.list(others)); a copy would overwrite it\(entry.isShared ? " (SHARE=YES lets guests share a disk, not overwrite it)" : "").")
+        }
+        return nil
     }
 
     // MARK: - Rule: restricting (rdev, server, env)
@@ -436,20 +483,33 @@ struct StorageRules {
     }
 }
 
-/// What one command reads once: the mount table, the host's own storage, whether the registry's
-/// extents are known.
+/// What the rules read from the host's mount and swap tables, kept while those tables stay the
+/// same: a long-lived caller (the migration's target half) sees a mount made after it started.
 final class RulesCache: @unchecked Sendable {
+    private var key: String?
     private var mountTable: MountTable?
     private var used: [(BlockExtent, HostDevice)]?
 
-    func mounts(_ make: () -> MountTable) -> MountTable {
+    /// Forgets what was read when the tables changed since.
+    private func check(_ root: HostRoot) {
+        let now = MountTable.signature(root: root)
+        if now != key {
+            key = now
+            mountTable = nil
+            used = nil
+        }
+    }
+
+    func mounts(_ root: HostRoot, _ make: () -> MountTable) -> MountTable {
+        check(root)
         if let mountTable { return mountTable }
         let made = make()
         mountTable = made
         return made
     }
 
-    func hostUse(_ make: () -> [(BlockExtent, HostDevice)]) -> [(BlockExtent, HostDevice)] {
+    func hostUse(_ root: HostRoot, _ make: () -> [(BlockExtent, HostDevice)]) -> [(BlockExtent, HostDevice)] {
+        check(root)
         if let used { return used }
         let made = make()
         used = made
