@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "SSHTests", dependencies: ["SSH", "HPVMTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "MigrationTests",
-            dependencies: ["Migration", "Registry", "Host", "HPVMTestSupport"],
+            dependencies: ["Migration", "Registry", "Host", "HPVMTestSupport", "Checksum"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "HostTests", dependencies: ["Host", "HPVMTestSupport"], swiftSettings: strictSettings),

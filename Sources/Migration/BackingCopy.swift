@@ -6,7 +6,8 @@ internal import Glibc
 
 /// Copies one backing store over the migration channel: only the data segments of a sparse file
 /// are sent (holes are found with SEEK_DATA/SEEK_HOLE and stay holes on the target), each after a
-/// `data` header line, and the target checks a SHA-256 of every segment read back from its disk.
+/// `data` header line. The destination becomes an exact image, and both sides compute a SHA-256
+/// of the whole logical content (holes as zeros), the target's read back from its disk.
 enum BackingCopy {
     static let chunk = 1 << 20
     /// Linux's lseek whences for sparse files (glibc hides them without _GNU_SOURCE).
@@ -47,7 +48,9 @@ enum BackingCopy {
         start.path = targetPath
         start.size = size
         _ = try exchange(start)
+        // The checksum covers the whole logical content: holes count as the zeros they read as.
         let hash = StreamingSHA256()
+        var hashed: Int64 = 0
         let segments = segments(fd, size: size)
         let total = segments.reduce(Int64(0)) { $0 + $1.1 }
         var sent: Int64 = 0
@@ -64,10 +67,10 @@ enum BackingCopy {
                 header.length = n
                 try link.send(JSONLine.encode(header))
                 var failed: MigrationError?
+                Self.hashZeros(hash, count: offset - hashed)
+                hashed = offset + Int64(n)
                 buffer.withUnsafeBytes { bytes in
                     let slice = UnsafeRawBufferPointer(rebasing: bytes[0..<n])
-                    hash.update(offset)
-                    hash.update(Int64(n))
                     hash.update(slice)
                     do throws(MigrationError) { try link.sendBytes(slice) } catch { failed = error }
                 }
@@ -82,6 +85,7 @@ enum BackingCopy {
             }
         }
         if progress { _ = "\n".withCString { write(2, $0, 1) } }
+        Self.hashZeros(hash, count: size - hashed)
         var finish = MigrationRequest(type: "end", migrationID: migrationID)
         finish.sha256 = hash.finish()
         let reply = try exchange(finish)
@@ -90,19 +94,44 @@ enum BackingCopy {
         }
     }
 
-    /// The target side: receives a copy into `realPath`, then reads every segment back from disk
-    /// and answers with their checksum.
+    static let zeros = [UInt8](repeating: 0, count: chunk)
+
+    /// Feeds `count` zero bytes to the checksum.
+    static func hashZeros(_ hash: StreamingSHA256, count: Int64) {
+        var left = count
+        while left > 0 {
+            let n = Int(min(left, Int64(chunk)))
+            zeros.withUnsafeBytes { hash.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            left -= Int64(n)
+        }
+    }
+
+    /// Linux's `BLKZEROOUT` ioctl (`_IO(0x12, 127)`): zero a range of a block device.
+    static let blockZeroOut: UInt = 0x127F
+
+    /// The target side: receives a copy into `realPath` and makes it an exact image of the source:
+    /// a file is emptied and set to the source's size first (so the source's holes are holes here,
+    /// whatever the file held), a block device gets zeros wherever the source has holes. Then it
+    /// reads the whole logical content back from disk and answers with its checksum.
     static func receive(realPath: String, size: Int64, input: any ByteSource, next: () -> MigrationRequest?) -> MigrationReply {
         var failure: String?
-        let fd = open(realPath, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)  // made by the claim, never here
+        let fd = open(realPath, O_RDWR | O_NOFOLLOW | O_CLOEXEC)  // made by the claim, never here
         if fd < 0 { failure = "cannot open \(realPath) for the copy: \(String(cString: strerror(errno)))" }
         defer { if fd >= 0 { close(fd) } }
+        var isFile = true
         if fd >= 0 {
             var st = stat()
             fstat(fd, &st)
-            if (st.st_mode & S_IFMT) == S_IFREG && Int64(st.st_size) != size { ftruncate(fd, off_t(size)) }
+            isFile = (st.st_mode & S_IFMT) == S_IFREG
+            if isFile {
+                if ftruncate(fd, 0) != 0 || ftruncate(fd, off_t(size)) != 0 {
+                    failure = "cannot size \(realPath): \(String(cString: strerror(errno)))"
+                }
+            } else if Int64(lseek(fd, 0, SEEK_END)) < size {
+                failure = "\(realPath) is smaller than the source (\(size) bytes)"
+            }
         }
-        var written: [(Int64, Int)] = []
+        var written: [(Int64, Int64)] = []
         while let request = next() {
             if request.type == "data", let offset = request.offset, let length = request.length, length >= 0, length <= chunk,
                 offset >= 0, offset + Int64(length) <= size
@@ -112,28 +141,21 @@ enum BackingCopy {
                     let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, length, off_t(offset)) }
                     if n != length { failure = "cannot write \(realPath): \(String(cString: strerror(errno)))" }
                 }
-                written.append((offset, length))
+                written.append((offset, Int64(length)))
                 continue
             }
             if request.type == "end" {
+                if failure == nil, fd >= 0, !isFile, let why = zeroGaps(fd, written: written, size: size) {
+                    failure = "cannot clear \(realPath) where the source has holes: \(why)"
+                }
                 if let failure {
                     var reply = MigrationReply(type: "error")
                     reply.message = failure
                     return reply
                 }
                 fsync(fd)
-                let reading = open(realPath, O_RDONLY | O_CLOEXEC)
-                defer { if reading >= 0 { close(reading) } }
-                let hash = StreamingSHA256()
-                var buffer = [UInt8](repeating: 0, count: chunk)
-                for (offset, length) in written {
-                    let n = buffer.withUnsafeMutableBytes { pread(reading, $0.baseAddress, length, off_t(offset)) }
-                    hash.update(offset)
-                    hash.update(Int64(length))
-                    buffer.withUnsafeBytes { hash.update(UnsafeRawBufferPointer(rebasing: $0[0..<max(0, n)])) }
-                }
                 var reply = MigrationReply(type: "copied")
-                reply.sha256 = hash.finish()
+                reply.sha256 = readBack(realPath, size: size)
                 return reply
             }
             var reply = MigrationReply(type: "error")
@@ -143,6 +165,55 @@ enum BackingCopy {
         var reply = MigrationReply(type: "error")
         reply.message = failure ?? "the connection closed during a copy"
         return reply
+    }
+
+    /// Writes zeros over every range of [0, size) that no data segment covered (a block device
+    /// keeps its old bytes where the source has holes otherwise): the `BLKZEROOUT` ioctl where the
+    /// device takes it, plain zero writes where it does not.
+    static func zeroGaps(_ fd: Int32, written: [(Int64, Int64)], size: Int64) -> String? {
+        var gaps: [(Int64, Int64)] = []
+        var covered: Int64 = 0
+        for (offset, length) in written.sorted(by: { $0.0 < $1.0 }) {
+            if offset > covered { gaps.append((covered, offset - covered)) }
+            covered = max(covered, offset + length)
+        }
+        if covered < size { gaps.append((covered, size - covered)) }
+        for (offset, length) in gaps {
+            var range: [UInt64] = [UInt64(offset), UInt64(length)]
+            if range.withUnsafeMutableBytes({ ioctl(fd, blockZeroOut, $0.baseAddress!) }) == 0 { continue }
+            var at = offset
+            while at < offset + length {
+                let n = Int(min(Int64(chunk), offset + length - at))
+                let done = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress, n, off_t(at)) }
+                if done != n { return String(cString: strerror(errno)) }
+                at += Int64(n)
+            }
+        }
+        return nil
+    }
+
+    /// The checksum of the whole logical content of [0, size), read back from disk.
+    static func readBack(_ realPath: String, size: Int64) -> String {
+        let reading = open(realPath, O_RDONLY | O_CLOEXEC)
+        defer { if reading >= 0 { close(reading) } }
+        let hash = StreamingSHA256()
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        var offset: Int64 = 0
+        // Holes of a file read as zeros without touching the disk: hash them as such.
+        let segments = reading >= 0 ? segments(reading, size: size) : []
+        for (start, length) in segments {
+            hashZeros(hash, count: start - offset)
+            offset = start
+            while offset < start + length {
+                let want = Int(min(Int64(chunk), start + length - offset))
+                let n = buffer.withUnsafeMutableBytes { pread(reading, $0.baseAddress, want, off_t(offset)) }
+                guard n > 0 else { return "unreadable" }
+                buffer.withUnsafeBytes { hash.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                offset += Int64(n)
+            }
+        }
+        hashZeros(hash, count: size - offset)
+        return hash.finish()
     }
 }
 
