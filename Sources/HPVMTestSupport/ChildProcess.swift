@@ -18,6 +18,11 @@ public enum ChildProcess {
         try spawn(path, arguments, environment: nil, output: nil)
     }
 
+    /// Starts a program with the given environment, standard input and output on /dev/null; returns its pid.
+    public static func start(_ path: String, _ arguments: [String], environment: [String: String]) throws -> Int32 {
+        try spawn(path, arguments, environment: environment, output: nil)
+    }
+
     /// Runs a program to its end, capturing standard output and error through files.
     public static func run(_ path: String, _ arguments: [String], environment: [String: String]) throws -> Result {
         var template = Array("/tmp/hpvm-capture.XXXXXX".utf8CString)

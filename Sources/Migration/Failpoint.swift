@@ -5,7 +5,8 @@ internal import Glibc
 /// Named stops at every phase boundary, for tests (`HPVM_FAILPOINT=name[:action]`).
 ///
 /// `abort` (the default) ends the process at once, as a crash would; `drop` closes every
-/// descriptor (the SSH connection with them) and then ends it.
+/// descriptor (the SSH connection with them) and then ends it; `hold` waits there for 60
+/// seconds and goes on (a migration that is slow, for tests that act while it runs).
 public struct Failpoints: Sendable {
     public let name: String?
     public let action: String
@@ -30,6 +31,10 @@ public struct Failpoints: Sendable {
     /// Stops the process here if this failpoint is armed.
     public func hit(_ point: String) {
         guard point == name else { return }
+        if action == "hold" {
+            sleep(60)
+            return
+        }
         if action == "drop" {
             for fd in 3..<1024 { close(Int32(fd)) }
         }

@@ -50,7 +50,11 @@ public struct SourceMigration {
         let id = "\(sourceHost)-\(UUID().uuidString.prefix(8).lowercased())"
         let name = options.guest
         let targetName = options.newName ?? name
-        // Phase 1: lock (not for -s, which changes nothing anywhere).
+        // The migration's claim for its whole life (not for -s, which changes nothing anywhere):
+        // released by the kernel when this process ends, however it ends.
+        let held = options.checkOnly ? nil : try MigrationLock.acquire(root: guests.root, guest: name, phase: "lock")
+        defer { withExtendedLifetime(held) {} }
+        // Phase 1: lock (not for -s).
         let guest: Guest
         let resources: [MigratingResource]
         do {
@@ -222,9 +226,20 @@ public struct SourceMigration {
         if pending.isEmpty { return ["nothing to recover\(name.map { " for \($0)" } ?? "")."] }
         var lines: [String] = []
         var stuck = false
+        var held: [MigrationLock] = []
+        defer { withExtendedLifetime(held) {} }
         for entry in pending {
             let guest = entry.guestName
             let id = entry.migrationID
+            // A migration that is still running is its own business: never roll it back under it.
+            do {
+                held.append(try MigrationLock.acquire(root: guests.root, guest: guest, phase: "recover"))
+            } catch {
+                stuck = true
+                lines.append(
+                    "migration \(id) of \(guest) is still running (\(MigrationLock.holder(root: guests.root, guest: guest) ?? "another process")); --recover leaves it alone. Run it again when that process has ended.")
+                continue
+            }
             let targetName = ((try? guests.journal(migrationID: id)) ?? []).first { $0.phase == "preparing" }?.detail ?? guest
             let link = try? connector.connect(host: entry.peerHost)
             defer { link?.close() }

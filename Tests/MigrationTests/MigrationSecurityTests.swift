@@ -136,6 +136,43 @@ import Testing
         #expect(try hosts.on("A", "hpvmmigrate", ["--recover"]).status == 0)
         #expect(try hosts.on("A", "hpvmmodify", ["-P", "g1", "-c", "2"]).status == 0)
     }
+
+    @Test func recoveryNeverRollsBackAMigrationThatIsStillRunning() throws {
+        // Given a migration of g1 that is slow (held after its checks) and still running
+        let hosts = try TwoHosts()
+        #expect(try hosts.on("A", "hpvmcreate", ["-P", "g1", "-r", "1G", "-a", "disk:avio_stor::disk:/dev/rdisk/disk1"]).status == 0)
+        let pid = try hosts.startMigration(["-P", "g1"], environment: ["HPVM_FAILPOINT": "source-after-check:hold"])
+        var stopped = false
+        defer {
+            if !stopped {
+                kill(pid, SIGKILL)
+                var status: Int32 = 0
+                waitpid(pid, &status, 0)
+            }
+        }
+        var locked = false
+        for _ in 0..<100 where !locked {
+            usleep(50_000)
+            locked = (try? hosts.on("A", "hpvmmodify", ["-P", "g1", "-c", "2"]))?.stderr.contains("is being migrated") == true
+        }
+        try #require(locked, "the migration did not start")
+        // When --recover runs meanwhile, and a second migration is tried
+        let recover = try hosts.on("A", "hpvmmigrate", ["--recover"])
+        let second = try hosts.migrate("-P", "g1")
+        // Then both refuse, naming the process that holds the guest, and nothing changed
+        #expect(recover.status == 1 && recover.stderr.contains("still running (process \(pid) (hpvmmigrate))"), "\(recover.stderr)")
+        #expect(second.status == 1 && second.stderr.contains("is being migrated by process \(pid)"), "\(second.stderr)")
+        #expect(try hosts.on("A", "hpvmmodify", ["-P", "g1", "-c", "2"]).stderr.contains("is being migrated"))
+        // When the migration's process dies, the kernel drops its lock and recovery rolls it back
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        stopped = true
+        let recovered = try hosts.on("A", "hpvmmigrate", ["--recover"])
+        #expect(recovered.status == 0 && recovered.stdout.contains("rolled back"), "\(recovered.stdout)\(recovered.stderr)")
+        #expect(try hosts.runnable("A", "g1") == true)
+        #expect(try hosts.runnable("B", "g1") == nil)
+    }
 }
 
 final class Results: @unchecked Sendable {

@@ -143,6 +143,16 @@ final class TwoHosts: @unchecked Sendable {
         return try Self.capture("/usr/sbin/ip", ["netns", "exec", ns, Self.bin + "/" + tool] + arguments, environment: env)
     }
 
+    /// Starts `hpvmmigrate` on host A in the background; returns its pid (`ip netns exec` execs it).
+    func startMigration(_ arguments: [String], environment: [String: String] = [:]) throws -> pid_t {
+        var env = [
+            "HPVM_ROOT": rootA.path, "HPVM_SSH_IDENTITY": scratch + "/id_ed25519", "HPVM_SSH_KNOWN_HOSTS": scratch + "/known_hosts",
+            "HPVM_REMOTE_COMMAND": Self.bin + "/hpvmmigrate", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": scratch,
+        ]
+        env.merge(environment) { $1 }
+        return try ChildProcess.start("/usr/sbin/ip", ["netns", "exec", nsA, Self.bin + "/hpvmmigrate"] + arguments + ["-h", addressB], environment: env)
+    }
+
     @discardableResult
     func migrate(_ arguments: String..., environment: [String: String] = [:]) throws -> Result {
         try on("A", "hpvmmigrate", arguments + ["-h", addressB], environment: environment)
