@@ -23,16 +23,16 @@ struct DevMgmtResult {
 enum DevMgmt {
     static func perform(_ request: DevMgmtRequest, in environment: CommandEnvironment) throws -> DevMgmtResult {
         if case .none = request { return DevMgmtResult() }
-        let readOnly: Bool
+        // Reading, or changing an entry that must exist, never creates the registry.
+        let access: RegistryStore.Access
         switch request {
-        case .operations(let operations) where operations.count == 1 && operations[0].isList: readOnly = true
-        case .repair: readOnly = true
-        default: readOnly = false
+        case .operations(let operations) where operations.count == 1 && operations[0].isList: access = .read
+        case .repair: access = .read
+        case .operations(let operations) where operations.contains(where: \.isAdd): access = .write
+        case .createFile: access = .write
+        default: access = .update
         }
-        // Reading a registry that does not exist yet shows an empty one; it does not create it.
-        let store = readOnly && !RegistryStore.exists(at: environment.registryPath)
-            ? try RegistryStore.inMemory()
-            : try RegistryStore.open(at: environment.registryPath)
+        let store = try RegistryStore.open(at: environment.registryPath, for: access)
         let manager = DeviceManager(store: store, root: environment.root, audit: environment.audit)
         var result = DevMgmtResult()
         do {

@@ -6,13 +6,13 @@ public import Registry
 public enum GuestCommand {
     /// Opens the registry under the environment's root, runs `body`, and closes it.
     ///
-    /// - Parameter readOnly: a registry that does not exist yet is read as an empty one.
+    /// - Parameter access: `.read` for a command that only reads, `.update` for one that changes a
+    ///   guest that must exist (a registry that does not exist yet is read as an empty one, and
+    ///   not created), `.write` for one that adds a guest.
     public static func withGuests<T>(
-        _ environment: CommandEnvironment, readOnly: Bool = false, _ body: (GuestRegistry) throws -> T
+        _ environment: CommandEnvironment, for access: RegistryStore.Access = .write, _ body: (GuestRegistry) throws -> T
     ) throws -> T {
-        let store = readOnly && !RegistryStore.exists(at: environment.registryPath)
-            ? try RegistryStore.inMemory()
-            : try RegistryStore.open(at: environment.registryPath)
+        let store = try RegistryStore.open(at: environment.registryPath, for: access)
         do {
             let result = try body(GuestRegistry(store: store, root: environment.root, audit: environment.audit))
             try store.close()

@@ -135,7 +135,8 @@ struct HPVMMigrate: ParsableCommand {
             if let knownHosts { configuration.knownHosts = knownHosts }
             return configuration
         }
-        try GuestCommand.withGuests(environment) { guests in
+        // The guest must exist already, and --recover has nothing to do without a registry.
+        try GuestCommand.withGuests(environment, for: .update) { guests in
             let migration = SourceMigration(guests: guests, connector: connector, failpoints: failpoints, sourceHost: hostName)
             if recover {
                 let lines = try migration.recover(guest: name)

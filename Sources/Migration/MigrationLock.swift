@@ -19,15 +19,10 @@ public final class MigrationLock {
         root.real("/var/opt/hpvm/common/migrate.\(guest).lock")
     }
 
-    /// Takes the guest's lock, or says who holds it. The folder is made if it is missing.
+    /// Takes the guest's lock, or says who holds it. The lock file is made beside the registry,
+    /// which must exist (there is nothing to migrate or recover without one).
     public static func acquire(root: HostRoot, guest: String, phase: String) throws(MigrationError) -> MigrationLock {
         let file = path(root: root, guest: guest)
-        for part in ["/var", "/var/opt", "/var/opt/hpvm", "/var/opt/hpvm/common"] {
-            let folder = root.real(part)
-            if mkdir(folder, 0o755) != 0 && errno != EEXIST {
-                throw MigrationError(.refused, ["cannot make \(folder) for the migration lock: \(String(cString: strerror(errno)))."], phase: phase)
-            }
-        }
         let fd = open(file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw MigrationError(.refused, ["cannot open the migration lock \(file): \(String(cString: strerror(errno)))."], phase: phase)

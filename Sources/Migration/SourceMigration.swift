@@ -52,7 +52,9 @@ public struct SourceMigration {
         let targetName = options.newName ?? name
         // The migration's claim for its whole life (not for -s, which changes nothing anywhere):
         // released by the kernel when this process ends, however it ends.
-        let held = options.checkOnly ? nil : try MigrationLock.acquire(root: guests.root, guest: name, phase: "lock")
+        // A guest that is not here is refused below, with nothing made for it.
+        let exists = ((try? guests.guest(named: name)) ?? nil) != nil
+        let held = options.checkOnly || !exists ? nil : try MigrationLock.acquire(root: guests.root, guest: name, phase: "lock")
         defer { withExtendedLifetime(held) {} }
         // Phase 1: lock (not for -s).
         let guest: Guest

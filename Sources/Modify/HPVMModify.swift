@@ -79,7 +79,7 @@ struct HPVMModify: ParsableCommand {
             throw ValidationError("nothing to change: give -a, -d, -m, -c, -r, -l, -O, -N or -x.")
         }
         let environment = try CommandEnvironment.current(name: "hpvmmodify")
-        try GuestCommand.withGuests(environment) { guests in
+        try GuestCommand.withGuests(environment, for: .update) { guests in
             let guest = try GuestCommand.guestName(guests, name: name, number: number)
             try guests.modify(guest, change)
             if verbose, let status = try guests.status(change.newName ?? guest).first {

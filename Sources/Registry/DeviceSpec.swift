@@ -157,6 +157,12 @@ public enum DeviceOperation: Sendable, Equatable {
         }
     }
 
+    /// Whether the operation adds an entry (`-a`): it may create the registry.
+    public var isAdd: Bool {
+        if case .add = self { return true }
+        return false
+    }
+
     /// Whether the operation only reads (`-l`).
     public var isList: Bool {
         if case .list = self { return true }

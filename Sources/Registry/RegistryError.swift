@@ -5,7 +5,7 @@ public struct RegistryError: Error, CustomStringConvertible, Sendable {
         private enum Base: String, Sendable {
             case badSpec, badName, badAttribute, badSize
             case notFound, duplicate, restricted, inUse, hasDependents, notModifiable, conflict
-            case notARegistry, readOnly, busy, io, database, tampered
+            case notARegistry, newerRegistry, readOnly, busy, io, database, tampered
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -32,8 +32,10 @@ public struct RegistryError: Error, CustomStringConvertible, Sendable {
         public static let notModifiable = Code(.notModifiable)
         /// Another rule is in the way.
         public static let conflict = Code(.conflict)
-        /// The registry file is not an SQLite database.
+        /// The file at the registry path is not an SQLite database, or another program's.
         public static let notARegistry = Code(.notARegistry)
+        /// The registry was written by a newer hpvm: its schema has a migration this build does not know.
+        public static let newerRegistry = Code(.newerRegistry)
         /// The registry cannot be written.
         public static let readOnly = Code(.readOnly)
         /// Another command held the registry for longer than the busy timeout.

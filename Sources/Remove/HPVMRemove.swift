@@ -34,7 +34,7 @@ struct HPVMRemove: ParsableCommand {
 
     func run() throws {
         let environment = try CommandEnvironment.current(name: "hpvmremove")
-        let removed = try GuestCommand.withGuests(environment) { guests -> String in
+        let removed = try GuestCommand.withGuests(environment, for: .update) { guests -> String in
             let guest = try GuestCommand.guestName(guests, name: name, number: number)
             guard try guests.guest(named: guest) != nil else { throw RegistryError(.notFound, "no guest named \(guest).") }
             if !quiet {

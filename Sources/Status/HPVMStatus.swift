@@ -40,7 +40,7 @@ struct HPVMStatus: ParsableCommand {
     func run() throws {
         let environment = try CommandEnvironment.current(name: "hpvmstatus")
         let one = name != nil || number != nil
-        let text = try GuestCommand.withGuests(environment, readOnly: true) { guests -> String in
+        let text = try GuestCommand.withGuests(environment, for: .read) { guests -> String in
             if !one && !json {
                 let summaries = try guests.summaries()
                 return machine ? StatusFormat.machine(summaries) : StatusFormat.table(summaries)

@@ -473,11 +473,22 @@ struct StorageRules {
     /// them from the host now, inside the caller's transaction (so a refused command still changes
     /// nothing).
     func ready(_ db: Database) throws {
-        if try db.fetchOne(String.self, sql: "SELECT value FROM hostSetting WHERE name = 'extents'") == nil {
-            for entry in try DeviceTable.entries(db) {
-                let found = claim(entry.names[0])
-                try DeviceTable.setExtents(db, id: entry.id, found.extents)
-            }
+        if try db.fetchOne(String.self, sql: "SELECT value FROM hostSetting WHERE name = 'extents'") != nil { return }
+        if db.configuration.readonly {
+            // A reader may not write the file: the extents go to a TEMP table of the same name,
+            // which SQLite finds first, for as long as the connection lasts.
+            if try db.tableExists("deviceExtent", in: "temp") { return }
+            try db.execute(sql: """
+                CREATE TEMP TABLE deviceExtent (
+                    id INTEGER PRIMARY KEY, deviceId INTEGER NOT NULL, role TEXT NOT NULL, unit TEXT NOT NULL,
+                    part INTEGER NOT NULL DEFAULT 0, UNIQUE (deviceId, role, unit, part));
+                CREATE INDEX temp.deviceExtent_unit ON deviceExtent(unit, part);
+                """)
+        }
+        for entry in try DeviceTable.entries(db) {
+            try DeviceTable.setExtents(db, id: entry.id, claim(entry.names[0]).extents)
+        }
+        if !db.configuration.readonly {
             try db.run(sql: "INSERT INTO hostSetting (name, value) VALUES ('extents', '1')")
         }
     }
