@@ -195,7 +195,7 @@ final class Oracle {
                 guard let why = conflict(x.claim, y.claim, guestPair: true) else { continue }
                 if x.shared && y.shared { continue }
                 found.append(
-                    "(a) guests \(x.guest) and \(y.guest) both hold storage: \(x.location) and \(y.location) \(why)"
+                    "[a] guests \(x.guest) and \(y.guest) both hold storage: \(x.location) and \(y.location) \(why)"
                         + " (SHARE=YES: \(x.location) \(x.shared ? "yes" : "no"), \(y.location) \(y.shared ? "yes" : "no"))")
             }
         }
@@ -207,10 +207,10 @@ final class Oracle {
                 let kept = claim(name)
                 for h in held {
                     if let why = conflict(h.claim, kept, guestPair: false) {
-                        found.append("(b) guest \(h.guest) holds \(h.location), which \(why) \(entry.type) entry \(name)")
+                        found.append("[b:\(entry.type)] guest \(h.guest) holds \(h.location), which \(why) \(entry.type) entry \(name)")
                     } else if let recursive, covers(folder: name, mode: recursive, path: h.location) {
                         found.append(
-                            "(b) guest \(h.guest) holds \(h.location), covered by \(entry.type) entry \(name) RECURSIVE=\(recursive)")
+                            "[b:recursive] guest \(h.guest) holds \(h.location), covered by \(entry.type) entry \(name) RECURSIVE=\(recursive)")
                     }
                 }
             }
@@ -221,7 +221,7 @@ final class Oracle {
             let own = h.claim.blocks.filter { extent in host.hostOwn.contains { $0.overlaps(extent) } }
             if !own.isEmpty {
                 found.append(
-                    "(b) guest \(h.guest) holds \(h.location) (\(own.map(\.description).sorted().joined(separator: ", "))), "
+                    "[b:host] guest \(h.guest) holds \(h.location) (\(own.map(\.description).sorted().joined(separator: ", "))), "
                         + "which the host itself uses (mounted or swap)")
             }
         }
@@ -231,15 +231,15 @@ final class Oracle {
             let users = Set(registry.resources.filter { entry.names.contains($0.location) }.map(\.guest))
             let dependents = Set(entry.dependents)
             for guest in dependents.subtracting(users).sorted() {
-                found.append("(d) gdev entry \(entry.names[0]) has dependent \(guest), which has no resource on it")
+                found.append("[d] gdev entry \(entry.names[0]) has dependent \(guest), which has no resource on it")
             }
             for guest in users.subtracting(dependents).sorted() {
-                found.append("(d) guest \(guest) has a resource on gdev entry \(entry.names[0]) but is not its dependent")
+                found.append("[d] guest \(guest) has a resource on gdev entry \(entry.names[0]) but is not its dependent")
             }
         }
         for resource in registry.resources where resource.location.contains("/") {
             if registry.entries(named: resource.location, type: "gdev").isEmpty {
-                found.append("(d) guest \(resource.guest) has resource \(resource.location), which names no gdev entry")
+                found.append("[d] guest \(resource.guest) has resource \(resource.location), which names no gdev entry")
             }
         }
         return found
@@ -272,14 +272,14 @@ final class Oracle {
     func stepFindings(status: Int32, before: (main: Data?, wal: Data?), after: (main: Data?, wal: Data?)) -> [String] {
         var found: [String] = []
         if let wal = after.wal, !wal.isEmpty {
-            found.append("(c) a non-empty write-ahead log (\(wal.count) bytes) was left beside the registry")
+            found.append("[c:wal] a non-empty write-ahead log (\(wal.count) bytes) was left beside the registry")
         }
         if status != 0 {
             if before.main != after.main {
                 switch (before.main, after.main) {
-                case (nil, _): found.append("(c) the refused command created the registry file")
-                case (_, nil): found.append("(c) the refused command removed the registry file")
-                default: found.append("(c) the refused command changed the registry file (\(before.main?.count ?? 0) -> \(after.main?.count ?? 0) bytes)")
+                case (nil, _): found.append("[c] the refused command created the registry file")
+                case (_, nil): found.append("[c] the refused command removed the registry file")
+                default: found.append("[c] the refused command changed the registry file (\(before.main?.count ?? 0) -> \(after.main?.count ?? 0) bytes)")
                 }
             }
         }

@@ -24,6 +24,14 @@ struct WalkSettings {
     var maxFindings: Int
     /// Step kinds never drawn (`HPVM_PROMISE_EXCLUDE`, comma-separated, e.g. `depend,hostrdev`).
     var excluded: Set<String>
+    /// Classes of finding not reported (`HPVM_PROMISE_IGNORE`, e.g. `b:host,d`), to look past a known one.
+    var ignored: Set<String>
+
+    /// The settings that change what a walk draws or reports, as environment assignments.
+    var replayEnvironment: String {
+        (excluded.isEmpty ? "" : "HPVM_PROMISE_EXCLUDE=\(excluded.sorted().joined(separator: ",")) ")
+            + (ignored.isEmpty ? "" : "HPVM_PROMISE_IGNORE=\(ignored.sorted().joined(separator: ",")) ")
+    }
 
     static func fromEnvironment() -> WalkSettings {
         let env = ProcessInfo.processInfo.environment
@@ -33,7 +41,8 @@ struct WalkSettings {
             steps: env["HPVM_PROMISE_STEPS"].flatMap { Int($0) } ?? 1200,
             walkLength: env["HPVM_PROMISE_WALK_LENGTH"].flatMap { Int($0) } ?? 200,
             maxFindings: env["HPVM_PROMISE_MAX_FINDINGS"].flatMap { Int($0) } ?? 25,
-            excluded: Set((env["HPVM_PROMISE_EXCLUDE"] ?? "").split(separator: ",").map(String.init)))
+            excluded: Set((env["HPVM_PROMISE_EXCLUDE"] ?? "").split(separator: ",").map(String.init)),
+            ignored: Set((env["HPVM_PROMISE_IGNORE"] ?? "").split(separator: ",").map(String.init)))
     }
 }
 
@@ -56,12 +65,14 @@ struct Violation: CustomStringConvertible {
     let status: Int32
     let stderr: String
     let findings: [String]
+    /// `HPVM_PROMISE_EXCLUDE=… HPVM_PROMISE_IGNORE=…` as the run had them, for the replay line.
+    let settingsEnvironment: String
 
     var description: String {
         "PROMISE VIOLATION seed=\(walkSeed) step=\(step)\n  command: \(command) (exit \(status))\n"
             + (stderr.isEmpty ? "" : "  stderr: \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))\n")
             + findings.map { "  finding: \($0)" }.joined(separator: "\n")
-            + "\n  replay: HPVM_PROMISE_SEED=\(walkSeed) HPVM_PROMISE_STEPS=\(step) HPVM_PROMISE_WALK_LENGTH=\(step) "
+            + "\n  replay: \(settingsEnvironment)HPVM_PROMISE_SEED=\(walkSeed) HPVM_PROMISE_STEPS=\(step) HPVM_PROMISE_WALK_LENGTH=\(step) "
             + "swift test --filter PromiseTests"
     }
 }
@@ -70,7 +81,7 @@ struct Violation: CustomStringConvertible {
 struct StepGenerator {
     let host: WalkHost
     let excluded: Set<String>
-    static let guests = ["g1", "g2", "g3", "g4"]
+    static let guests = ["g1", "g2", "g3", "g4", "g5"]
 
     /// Step kinds and their weights.
     static let kinds: [(String, Int)] = [
@@ -98,7 +109,18 @@ struct StepGenerator {
             if chance(75), let name = names.randomElement(using: &random) { return name }
             return path()
         }
-        func guest() -> String { Self.guests.randomElement(using: &random) ?? "g1" }
+        func anyGuest() -> String { Self.guests.randomElement(using: &random) ?? "g1" }
+        /// Mostly a guest that exists, for the commands that change one.
+        func guest() -> String {
+            if chance(85), let name = registry.guests.randomElement(using: &random) { return name }
+            return anyGuest()
+        }
+        /// Mostly a free name, for hpvmcreate.
+        func newGuest() -> String {
+            let free = Self.guests.filter { !registry.guests.contains($0) }
+            if chance(85), let name = free.randomElement(using: &random) { return name }
+            return anyGuest()
+        }
         func statement() -> String {
             let p = path()
             var storage: String
@@ -150,7 +172,7 @@ struct StepGenerator {
             let other = chance(70) ? type : (["rdev", "gdev"].randomElement(using: &random) ?? "gdev")
             return Step(kind: kind, tool: devmgmt, arguments: ["-a", "\(type):\(path())", "-a", "\(other):\(path())"])
         case "create":
-            var arguments = ["-P", guest()]
+            var arguments = ["-P", newGuest()]
             for _ in 0..<Int(random.next() % 3) { arguments += ["-a", statement()] }
             return Step(kind: kind, tool: "hpvmcreate", arguments: arguments)
         case "modify-add":
@@ -189,7 +211,9 @@ struct WalkTally {
 @Suite struct PromiseWalkTests {
     @Test func randomWalkKeepsThePromise() throws {
         let settings = WalkSettings.fromEnvironment()
-        print("promise walk: seed \(settings.seed), \(settings.steps) steps, walks of \(settings.walkLength)")
+        print("promise walk: seed \(settings.seed), \(settings.steps) steps, walks of \(settings.walkLength)"
+            + (settings.ignored.isEmpty ? "" : ", ignoring findings " + settings.ignored.sorted().joined(separator: ","))
+            + (settings.excluded.isEmpty ? "" : ", never drawing " + settings.excluded.sorted().joined(separator: ",")))
         var tally = WalkTally()
         var violations: [Violation] = []
         let started = Date()
@@ -231,6 +255,7 @@ struct WalkTally {
         let start = try ChildProcess.run(binDirectory + "/hpvmhostrdev", ["-D"], environment: environment)
         guard start.status == 0 else { throw OracleError("hpvmhostrdev -D failed: \(start.stderr)") }
         var registry = try RegistrySnapshot.read(oracle.registryPath)
+        let trace = ProcessInfo.processInfo.environment["HPVM_PROMISE_TRACE"] != nil
         for index in 1...max(length, 1) {
             let step = generator.next(&random, registry: registry)
             let before = oracle.registryState()
@@ -250,11 +275,15 @@ struct WalkTally {
             if result.status != 0 && tally.sampleErrors[statusKey + ":" + step.kind] == nil {
                 tally.sampleErrors[statusKey + ":" + step.kind] = "\(step) -> \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
             }
-            let findings = oracle.stepFindings(status: result.status, before: before, after: after) + oracle.findings(registry)
+            if trace {
+                print("  step \(index): \(step) -> \(result.status) \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            let findings = (oracle.stepFindings(status: result.status, before: before, after: after) + oracle.findings(registry))
+                .filter { finding in !settings.ignored.contains { finding.hasPrefix("[\($0)]") } }
             if !findings.isEmpty {
                 return Violation(
                     walkSeed: seed, step: index, command: step.description, status: result.status, stderr: result.stderr,
-                    findings: findings)
+                    findings: findings, settingsEnvironment: settings.replayEnvironment)
             }
         }
         return nil
