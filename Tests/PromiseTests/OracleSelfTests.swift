@@ -60,3 +60,57 @@ import Testing
         #expect(!oracle.covers(folder: "/hpvm/disks", mode: "FS", path: "/dev/sda"))
     }
 }
+
+/// The oracle's judgement of single states, on registries written here with the `sqlite3` shell.
+@Suite struct OracleJudgementTests {
+    @Test func refusedStepThatChangedTheFileIsAFinding() {
+        let oracle = Oracle(root: "/nonexistent")
+        let same = (main: Optional(Data([1, 2, 3])), wal: Optional(Data()))
+        let changed = (main: Optional(Data([1, 2, 4])), wal: Optional<Data>.none)
+        #expect(oracle.stepFindings(status: 1, before: same, after: same).isEmpty)
+        #expect(oracle.stepFindings(status: 0, before: same, after: changed).isEmpty)
+        #expect(oracle.stepFindings(status: 1, before: same, after: changed).first?.hasPrefix("[c]") == true)
+        #expect(oracle.stepFindings(status: 0, before: same, after: (main: same.main, wal: Data([0])))
+            .first?.hasPrefix("[c:wal]") == true)
+    }
+
+    @Test func sharedAliasesAreFineAndUnsharedOnesAreNot() throws {
+        var random = SplitMix64(seed: 11)
+        let host = try WalkHost(random: &random)
+        defer { host.remove() }
+        let oracle = Oracle(root: host.root)
+        let registry = oracle.registryPath
+        try FileManager.default.createDirectory(
+            atPath: (registry as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let schema = try String(contentsOfFile: #filePath.replacingOccurrences(
+            of: "Tests/PromiseTests/OracleSelfTests.swift", with: "schema/registry.sql"), encoding: .utf8)
+        let now = "'2026-01-01'"
+        func sql(_ text: String) throws {
+            let result = try ChildProcess.run("/usr/bin/sqlite3", [registry, "\n" + text], environment: ["PATH": "/usr/bin:/bin"])
+            guard result.status == 0 else { throw OracleError(result.stderr) }
+        }
+        try sql(schema)
+        try sql("""
+            INSERT INTO guest (id, name, vmNumber, createdAt, updatedAt) VALUES (1, 'g1', 1, \(now), \(now)), (2, 'g2', 2, \(now), \(now));
+            INSERT INTO device (id, type, name, devType, exist, identityKey, createdAt, updatedAt)
+                VALUES (1, 'gdev', '/dev/mapper/mpatha', 'DISK', 1, 'k', \(now), \(now));
+            INSERT INTO deviceName (deviceId, name, position) VALUES (1, '/dev/mapper/mpatha', 0), (1, '/dev/mapper/mpatha-part1', 1);
+            INSERT INTO dependent (deviceId, name) VALUES (1, 'g1'), (1, 'g2');
+            INSERT INTO guestResource (guestId, position, deviceType, adapterType, storageType, location)
+                VALUES (1, 0, 'disk', 'avio_stor', 'disk', '/dev/mapper/mpatha'),
+                       (2, 0, 'disk', 'avio_stor', 'disk', '/dev/mapper/mpatha-part1');
+            """)
+        let unshared = oracle.findings(try RegistrySnapshot.read(registry))
+        #expect(unshared.count == 1 && unshared.first?.hasPrefix("[a] guests g1 and g2") == true)
+        try sql("INSERT INTO deviceAttribute (deviceId, name, value) VALUES (1, 'SHARE', 'YES');")
+        #expect(oracle.findings(try RegistrySnapshot.read(registry)).isEmpty)
+        try sql("INSERT INTO device (id, type, name, devType, exist, identityKey, createdAt, updatedAt) "
+            + "VALUES (2, 'rdev', '/hpvm/private', 'DIR', 1, 'p', \(now), \(now)); "
+            + "INSERT INTO deviceAttribute (deviceId, name, value) VALUES (2, 'RECURSIVE', 'DIR'); "
+            + "INSERT INTO guestResource (guestId, position, deviceType, adapterType, storageType, location) "
+            + "VALUES (1, 1, 'disk', 'avio_stor', 'file', '/vm/p-hard.img');")
+        let found = oracle.findings(try RegistrySnapshot.read(registry))
+        #expect(found.contains { $0.hasPrefix("[b:recursive] guest g1 holds /vm/p-hard.img") })
+        #expect(found.contains { $0.hasPrefix("[d] guest g1 has resource /vm/p-hard.img, which names no gdev entry") })
+    }
+}
