@@ -107,6 +107,7 @@ let package = Package(
             dependencies: ["DevMgmt", "Create", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "PromiseTests", dependencies: ["HPVMTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "CLITests",
             dependencies: ["HPVMTestSupport", "Host", "Registry"],

@@ -193,6 +193,14 @@ public final class HostBuilder {
         return try deviceMapper(name: "\(name)-part\(number)", uuid: "part\(number)-\(uuid)", slaves: [map])
     }
 
+    /// Adds partition `number` of multipath map `map` (`/dev/mapper/<map>-part<number>`), made by
+    /// kpartx: a dm device with uuid `part<number>-mpath-<id>` whose slave is the map `dm`.
+    @discardableResult
+    public func kpartxPartition(ofMap map: String, dm: String, wwid: String, number: Int) throws -> String {
+        let hexWWID = wwid.hasPrefix("naa.") ? "3" + wwid.dropFirst(4) : wwid
+        return try deviceMapper(name: "\(map)-part\(number)", uuid: "part\(number)-mpath-\(hexWWID)", slaves: [dm])
+    }
+
     /// Adds an LVM logical volume `vg-lv` on the given physical volumes (disks or partitions).
     @discardableResult
     public func logicalVolume(vg: String, lv: String, on physicalVolumes: [String]) throws -> String {
@@ -235,6 +243,16 @@ public final class HostBuilder {
         let number = (try? read("/sys/class/block/\(device)/dev"))?.trimmingNewline() ?? "0:\(nextMount)"
         nextMount += 1
         mountLines.append("\(nextMount) 1 \(number) / \(mountPoint) rw,relatime shared:1 - \(fsType) /dev/\(device) rw")
+        try write("/proc/self/mountinfo", mountLines.joined(separator: "\n") + "\n")
+        try folders(mountPoint)
+    }
+
+    /// Records a bind mount in `proc/self/mountinfo`: folder `root` of the file system on
+    /// `device` shown at `mountPoint` (field 4 of the line is `root`).
+    public func bindMount(_ device: String, root: String, at mountPoint: String, fsType: String = "ext4") throws {
+        let number = (try? read("/sys/class/block/\(device)/dev"))?.trimmingNewline() ?? "0:\(nextMount)"
+        nextMount += 1
+        mountLines.append("\(nextMount) 1 \(number) \(root) \(mountPoint) rw,relatime shared:1 - \(fsType) /dev/\(device) rw")
         try write("/proc/self/mountinfo", mountLines.joined(separator: "\n") + "\n")
         try folders(mountPoint)
     }
@@ -282,6 +300,16 @@ public final class HostBuilder {
         let parent = String(path[..<path.lastIndex(of: "/")!])
         try folders(parent.isEmpty ? "/" : parent)
         try write(path, contents)
+    }
+
+    /// A hard link at host path `path` to the existing file at host path `existing`.
+    public func hardLink(_ path: String, to existing: String) throws {
+        let parent = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        try folders(parent.isEmpty ? "/" : parent)
+        unlink(path.realUnder(self.path))
+        guard Glibc.link(existing.realUnder(self.path), path.realUnder(self.path)) == 0 else {
+            throw BuilderError("link \(path) -> \(existing): errno \(errno)")
+        }
     }
 
     /// A directory and its parents.

@@ -213,4 +213,20 @@ extension MountTable {
         let joined = base + (rest.hasPrefix("/") || rest.isEmpty ? rest : "/" + rest)
         return FileSystemLocation(deviceNumber: mount.deviceNumber, path: joined.isEmpty ? "/" : joined)
     }
+
+    /// Every host path that shows the same place as `hostPath`: the path itself, and the same spot
+    /// of its file system through every other mount of it (a bind mount shows a folder again
+    /// elsewhere; `/srv/private` bound from `/hpvm/private` makes them one place).
+    public func aliases(of hostPath: String) -> [String] {
+        let here = location(of: hostPath)
+        guard !here.deviceNumber.isEmpty else { return [hostPath] }
+        var result = [hostPath]
+        for other in mounts where other.deviceNumber == here.deviceNumber && HostPath.isSameOrBelow(here.path, other.root) {
+            let rest = other.root == "/" ? here.path : String(here.path.dropFirst(other.root.count))
+            let path = other.mountPoint == "/" ? (rest.isEmpty ? "/" : rest) : other.mountPoint + (rest == "/" ? "" : rest)
+            // Only where that mount is what one sees at the path (nothing mounted over it).
+            if mount(of: path) == other, !result.contains(path) { result.append(path) }
+        }
+        return result
+    }
 }

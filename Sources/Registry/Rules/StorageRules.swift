@@ -217,6 +217,14 @@ struct StorageRules {
             if mode != "FS" { return true }
             if table.mountPoint(of: target) == table.mountPoint(of: folder) { return true }
         }
+        // DIR covers everything below the folder wherever either is seen (bind mounts), whatever
+        // file systems are mounted inside it.
+        if mode != "FS" {
+            let folders = table.aliases(of: folder)
+            for shown in table.aliases(of: target) where folders.contains(where: { HostPath.isSameOrBelow(shown, $0) && shown != $0 }) {
+                return true
+            }
+        }
         // Seen through a bind mount: the same place on the same file system.
         if let location = claim.extents.location, location != folderLocation, !folderLocation.deviceNumber.isEmpty,
             location.isSameOrBelow(folderLocation)
