@@ -98,10 +98,14 @@ extension StorageInventory {
     /// partition (`partN-mpath-…`) is partition N of the map's LUN; an LVM volume, md array or other
     /// device-mapper device is everything below it in `slaves/`. A file is its inode, on the block
     /// storage of its file system. A vswitch, or a path that does not exist, occupies nothing.
-    public func extents(of identity: StorageIdentity, mounts: MountTable? = nil) -> StorageExtents {
+    ///
+    /// - Parameter scan: a scan made just before, whose block devices are used instead of reading
+    ///   `sys/block` again (for rescans of many entries).
+    public func extents(of identity: StorageIdentity, mounts: MountTable? = nil, scan: StorageScan? = nil) -> StorageExtents {
         guard identity.exists, identity.kind != .vswitch else { return StorageExtents() }
         if let name = identity.blockName {
-            return StorageExtents(blocks: blockExtents(name))
+            var seen: Set<String> = []
+            return StorageExtents(blocks: blockExtents(name, seen: &seen, scan: scan))
         }
         let real = root.real(identity.resolvedPath)
         var status = stat()
@@ -118,7 +122,7 @@ extension StorageInventory {
     /// The block extents of a kernel block device, followed down through `slaves/`.
     public func blockExtents(_ name: String) -> Set<BlockExtent> {
         var seen: Set<String> = []
-        return blockExtents(name, seen: &seen)
+        return blockExtents(name, seen: &seen, scan: nil)
     }
 
     /// The block extents of a mounted device, by `major:minor` or by its source path.
@@ -134,15 +138,19 @@ extension StorageInventory {
         return blockExtents(name)
     }
 
-    private func blockExtents(_ name: String, seen: inout Set<String>) -> Set<BlockExtent> {
+    private func blockExtents(_ name: String, seen: inout Set<String>, scan: StorageScan?) -> Set<BlockExtent> {
         guard seen.insert(name).inserted, seen.count < 256 else { return [] }
+        if let device = scan?.devices[name], device.stableID == nil, device.slaves.isEmpty || (device.transport == .multipath && device.wwid != nil) {
+            // A plain disk or multipath map, as the scan read it.
+            return [BlockExtent(unit: device.wwid.map { "wwid:" + $0.normalized } ?? "dev:" + name)]
+        }
         let base = "/sys/block/\(name)"
         guard FileSystem.exists(root.real(base)) else {
             // A partition: partition N of its disk's unit.
             guard let parent = partitionParent(name), let number = partitionNumber(name) else {
                 return [BlockExtent(unit: "dev:" + name)]
             }
-            return Set(blockExtents(parent, seen: &seen).map { BlockExtent(unit: $0.unit, part: $0.part == 0 ? number : $0.part) })
+            return Set(blockExtents(parent, seen: &seen, scan: scan).map { BlockExtent(unit: $0.unit, part: $0.part == 0 ? number : $0.part) })
         }
         let slaves = FileSystem.list(root.real(base + "/slaves")).sorted()
         if let uuid = FileSystem.read(root.real(base + "/dm/uuid"), limit: 4096)?.trimmingWhitespace() {
@@ -152,20 +160,20 @@ extension StorageInventory {
             if let (number, rest) = Self.kpartxPartition(uuid) {
                 // kpartx: partition N of the map (or disk) below it.
                 var below: Set<BlockExtent> = []
-                for slave in slaves { below.formUnion(blockExtents(slave, seen: &seen)) }
+                for slave in slaves { below.formUnion(blockExtents(slave, seen: &seen, scan: scan)) }
                 if below.isEmpty, rest.hasPrefix("mpath-"), let wwid = WWID(rest) {
                     below = [BlockExtent(unit: "wwid:" + wwid.normalized)]
                 }
                 return Set(below.map { BlockExtent(unit: $0.unit, part: $0.part == 0 ? number : $0.part) })
             }
             var below: Set<BlockExtent> = []
-            for slave in slaves { below.formUnion(blockExtents(slave, seen: &seen)) }
+            for slave in slaves { below.formUnion(blockExtents(slave, seen: &seen, scan: scan)) }
             return below.isEmpty ? [BlockExtent(unit: "dev:" + name)] : below
         }
         if !slaves.isEmpty {
             // md arrays and other stacked devices: everything they are built on.
             var below: Set<BlockExtent> = []
-            for slave in slaves { below.formUnion(blockExtents(slave, seen: &seen)) }
+            for slave in slaves { below.formUnion(blockExtents(slave, seen: &seen, scan: scan)) }
             return below
         }
         let device = blockDevice(name)

@@ -32,6 +32,13 @@ extension DeviceManager {
             var report = RescanReport()
             let now = audit.now()
             var taken = Set(try db.fetchAll(String.self, sql: "SELECT name FROM deviceName"))
+            try rules.ready(db)
+            var recorded: [Int64: Set<String>] = [:]
+            for row in try db.rows(sql: "SELECT deviceId, role, unit, part FROM deviceExtent") {
+                let role: String = row["role"], unit: String = row["unit"], part: Int = row["part"]
+                recorded[row["deviceId"], default: []].insert("\(role) \(unit) \(part)")
+            }
+            let mounts = rules.mounts
             var auditRows: [(String, String, String)] = []
             for entry in try DeviceTable.entries(db) {
                 report.checked += 1
@@ -68,8 +75,15 @@ extension DeviceManager {
                             identity.kind.rawValue, wwid?.normalized, key, identity.containerKey,
                             identity.transport?.rawValue, identity.resolvedPath, entry.id,
                         ])
-                    try DeviceTable.setExtents(db, id: entry.id, rules.claim(identity).extents)
-                } else if !identity.exists && entry.exists {
+                }
+                if identity.exists && !mismatch {
+                    // The storage it occupies, as the host has it now (an LV moved, a file replaced).
+                    let extents = rules.inventory.extents(of: identity, mounts: mounts, scan: scan)
+                    if Self.rows(extents) != recorded[entry.id] ?? [] {
+                        try DeviceTable.setExtents(db, id: entry.id, extents)
+                    }
+                }
+                if !identity.exists && entry.exists {
                     try db.run(sql: "UPDATE device SET exist = 0 WHERE id = ?", arguments: [entry.id])
                 }
                 // Aliases.
@@ -114,6 +128,14 @@ extension DeviceManager {
             try AuditLog.append(db, audit, rows: auditRows)
             return report
         }
+    }
+
+    /// Extents as the rows `deviceExtent` holds, for comparing.
+    static func rows(_ extents: StorageExtents) -> Set<String> {
+        var rows = Set(extents.blocks.map { "block \($0.unit) \($0.part)" })
+        rows.formUnion(extents.container.map { "container \($0.unit) \($0.part)" })
+        if let file = extents.file { rows.insert("file \(file.description) 0") }
+        return rows
     }
 
     /// The key an entry's names must share: the recorded WWID's, else the primary name's device.

@@ -148,6 +148,22 @@ import Testing
         #expect(Int(known.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 >= 2)
     }
 
+    @Test func aRescanRecordsWhereAVolumeLivesNow() throws {
+        // Given g1 on a volume over disk6, and the volume then moved to disk7 (pvmove)
+        let cli = try host()
+        let (from, to) = (sd(cli, 5), sd(cli, 6))
+        let dm = try cli.host.logicalVolume(vg: "vgm", lv: "moving", on: [from])
+        #expect(try cli.tool("hpvmcreate", "-P", "g1", "-a", "disk:avio_stor::lv:/dev/mapper/vgm-moving").status == 0)
+        cli.host.removeItem("/sys/devices/virtual/block/\(dm)/slaves/\(from)")
+        try cli.host.link("/sys/devices/virtual/block/\(dm)/slaves/\(to)", to: "/sys/class/block/\(to)")
+        // When the registry is rescanned
+        #expect(try cli.devmgmt("-I").status == 0)
+        // Then the volume's new disk is g1's, and the old one is free
+        let refused = try cli.tool("hpvmcreate", "-P", "g2", "-a", "disk:avio_stor::disk:/dev/rdisk/disk7")
+        #expect(refused.status == 1 && refused.stderr.contains("used by g1"), "\(refused.stderr)")
+        #expect(try cli.tool("hpvmcreate", "-P", "g3", "-a", "disk:avio_stor::disk:/dev/rdisk/disk6").status == 0)
+    }
+
     // MARK: - Row 4: a file is known by the file
 
     @Test func row4HardLinksSymlinkedFoldersAndBindMountsAreOneFile() throws {
