@@ -59,17 +59,19 @@ SELECT id, at, user, command, action, object, change
 FROM auditLog
 ORDER BY id;
 
--- deviceListing: the same line as hpvmdevmgmt -l all, built by SQL alone.
+-- deviceListing: the same line as hpvmdevmgmt -l all, built by SQL alone. In each name, value and
+-- dependent, '\' becomes '\\', and ',' ':' '=' and control characters (C0, DEL, C1) become \xHH
+-- (a recursive step per escaped character, taken only for names that need it).
 CREATE TEMP VIEW IF NOT EXISTS deviceListing AS
-SELECT (SELECT group_concat(name, ',') FROM (SELECT name FROM deviceName WHERE deviceId = d.id ORDER BY position))
+SELECT (SELECT group_concat(CASE WHEN name GLOB '*[,:=\' || char(1) || '-' || char(31) || char(127) || '-' || char(159) || ']*' THEN (WITH RECURSIVE e(k, s) AS (SELECT 0, replace(name, '\', '\\') UNION ALL SELECT k + 1, replace(s, char(CASE k + 1 WHEN 1 THEN 44 WHEN 2 THEN 58 WHEN 3 THEN 61 WHEN 35 THEN 127 ELSE CASE WHEN k + 1 <= 34 THEN k - 2 ELSE k + 93 END END), printf('\x%02x', CASE k + 1 WHEN 1 THEN 44 WHEN 2 THEN 58 WHEN 3 THEN 61 WHEN 35 THEN 127 ELSE CASE WHEN k + 1 <= 34 THEN k - 2 ELSE k + 93 END END)) FROM e WHERE k < 67) SELECT s FROM e WHERE k = 67) ELSE name END, ',') FROM (SELECT name FROM deviceName WHERE deviceId = d.id ORDER BY position))
        || ':CONFIG=' || d.type || ',EXIST=' || CASE d.exist WHEN 1 THEN 'YES' ELSE 'NO' END
        || ',DEVTYPE=' || d.devType
-       || coalesce(',' || (SELECT group_concat(name || '=' || value, ',') FROM
+       || coalesce(',' || (SELECT group_concat(name || '=' || CASE WHEN value GLOB '*[,:=\' || char(1) || '-' || char(31) || char(127) || '-' || char(159) || ']*' THEN (WITH RECURSIVE e(k, s) AS (SELECT 0, replace(value, '\', '\\') UNION ALL SELECT k + 1, replace(s, char(CASE k + 1 WHEN 1 THEN 44 WHEN 2 THEN 58 WHEN 3 THEN 61 WHEN 35 THEN 127 ELSE CASE WHEN k + 1 <= 34 THEN k - 2 ELSE k + 93 END END), printf('\x%02x', CASE k + 1 WHEN 1 THEN 44 WHEN 2 THEN 58 WHEN 3 THEN 61 WHEN 35 THEN 127 ELSE CASE WHEN k + 1 <= 34 THEN k - 2 ELSE k + 93 END END)) FROM e WHERE k < 67) SELECT s FROM e WHERE k = 67) ELSE value END, ',') FROM
             (SELECT name, value FROM deviceAttribute WHERE deviceId = d.id
              ORDER BY CASE name WHEN 'SHARE' THEN 0 WHEN 'USAGE' THEN 1 WHEN 'PRESERVE' THEN 2
                                 WHEN 'RECURSIVE' THEN 3 WHEN 'AUTORDEV' THEN 4 ELSE 5 END)), '')
        || CASE d.ignoreWWID WHEN 1 THEN ',IGNOREWWID=YES' ELSE '' END
-       || ':' || coalesce((SELECT group_concat(name, ',') FROM (SELECT name FROM dependent WHERE deviceId = d.id ORDER BY name)), '')
+       || ':' || coalesce((SELECT group_concat(CASE WHEN name GLOB '*[,:=\' || char(1) || '-' || char(31) || char(127) || '-' || char(159) || ']*' THEN (WITH RECURSIVE e(k, s) AS (SELECT 0, replace(name, '\', '\\') UNION ALL SELECT k + 1, replace(s, char(CASE k + 1 WHEN 1 THEN 44 WHEN 2 THEN 58 WHEN 3 THEN 61 WHEN 35 THEN 127 ELSE CASE WHEN k + 1 <= 34 THEN k - 2 ELSE k + 93 END END), printf('\x%02x', CASE k + 1 WHEN 1 THEN 44 WHEN 2 THEN 58 WHEN 3 THEN 61 WHEN 35 THEN 127 ELSE CASE WHEN k + 1 <= 34 THEN k - 2 ELSE k + 93 END END)) FROM e WHERE k < 67) SELECT s FROM e WHERE k = 67) ELSE name END, ',') FROM (SELECT name FROM dependent WHERE deviceId = d.id ORDER BY name)), '')
        || ':' || coalesce(CASE WHEN d.wwid GLOB '[0-9a-f]*' AND length(d.wwid) IN (16, 32) THEN
             rtrim(substr(d.wwid, 1, 4) || '-' || substr(d.wwid, 5, 4) || '-' || substr(d.wwid, 9, 4) || '-' ||
                   substr(d.wwid, 13, 4) || '-' || substr(d.wwid, 17, 4) || '-' || substr(d.wwid, 21, 4) || '-' ||

@@ -89,6 +89,9 @@ enum DevMgmtFormat {
             lines.append(
                 "checked \(report.checked) entries: \(report.existChanged.count) changed EXIST, \(report.wwidsRecorded.count) WWIDs recorded, \(report.aliasesAdded.count) aliases added, \(report.aliasesRemoved.count) removed, \(report.wwidMismatches.count) WWID mismatches."
             )
+            for name in report.skippedNames {
+                lines.append("not recorded as an alias (a command line cannot name it): \(Display.safe(name, limit: 200))")
+            }
         }
         return lines.map { $0 + "\n" }.joined()
     }

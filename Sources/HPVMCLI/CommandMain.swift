@@ -31,7 +31,8 @@ public enum CommandMain {
             for line in error.lines { Output.error(name, line) }
             Output.exit(error.exitStatus)
         } catch {
-            let (message, status) = usageError(error)
+            let (raw, status) = usageError(error)
+            let message = Arguments.escapedEchoes(in: raw)
             if status == 0 {
                 Output.write(message + "\n")
             } else if !message.isEmpty {

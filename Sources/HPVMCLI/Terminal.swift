@@ -38,6 +38,23 @@ public enum Arguments {
     /// The first argument that is not valid UTF-8, as `(index, escaped bytes)`.
     ///
     /// Swift repairs invalid UTF-8 in `CommandLine.arguments`, so the raw `argv` is read.
+    /// The parser's message with every argument it echoes shown escaped (``Display/safe(_:limit:)``),
+    /// and any other control character but the line breaks of its own layout escaped too: a
+    /// hostile argument can neither drive the terminal nor forge a line of output.
+    public static func escapedEchoes(in message: String) -> String {
+        var text = message
+        for argument in CommandLine.arguments.dropFirst() where argument.unicodeScalars.contains(where: isControl) {
+            text = text.replacing(argument, with: Display.safe(argument, limit: 200))
+        }
+        guard text.unicodeScalars.contains(where: { isControl($0) && $0 != "\n" }) else { return text }
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map { Display.safe(String($0), limit: 4096) }
+            .joined(separator: "\n")
+    }
+
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value)
+    }
+
     public static func firstInvalidUTF8() -> (Int, String)? {
         for index in 1..<Int(CommandLine.argc) {
             guard let pointer = CommandLine.unsafeArgv[index] else { continue }

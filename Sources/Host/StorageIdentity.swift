@@ -36,11 +36,13 @@ public struct StorageIdentity: Sendable, Equatable {
     public let transport: Transport?
     /// The identity of the containing disk, for a partition.
     public let containerKey: String?
+    /// For a partition, its number on the disk.
+    public let partitionNumber: Int?
 
     public init(
         path: String, resolvedPath: String, exists: Bool, kind: DeviceKind, blockName: String? = nil,
         wholeDiskName: String? = nil, wwid: WWID? = nil, stableID: String? = nil, transport: Transport? = nil,
-        containerKey: String? = nil
+        containerKey: String? = nil, partitionNumber: Int? = nil
     ) {
         self.path = path
         self.resolvedPath = resolvedPath
@@ -52,15 +54,19 @@ public struct StorageIdentity: Sendable, Equatable {
         self.stableID = stableID
         self.transport = transport
         self.containerKey = containerKey
+        self.partitionNumber = partitionNumber
     }
 
     /// The key two names must share to be one device.
     ///
     /// `wwid:<hex>` when the device has a WWID (unless `ignoringWWID`), else the device-mapper
     /// UUID, else the kernel name, else the resolved path. A device without a WWID is never
-    /// assumed unique: two paths reaching the same kernel device or file still share a key.
+    /// assumed unique: two paths reaching the same kernel device or file still share a key. A
+    /// partition is its disk's key and its number (`wwid:<hex>#p1`), so partition 1 seen through
+    /// two paths of one LUN is one device.
     public func key(ignoringWWID: Bool = false) -> String {
         if kind == .vswitch { return "vswitch:" + resolvedPath }
+        if !ignoringWWID, let containerKey, let partitionNumber { return containerKey + "#p\(partitionNumber)" }
         if !ignoringWWID, let wwid { return "wwid:" + wwid.normalized }
         if let stableID { return "dm:" + stableID }
         if let blockName { return "dev:" + blockName }

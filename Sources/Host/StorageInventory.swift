@@ -110,7 +110,8 @@ public struct StorageInventory: Sendable {
         }
         return StorageIdentity(
             path: path, resolvedPath: resolved, exists: true, kind: parentDevice?.kind ?? .disk, blockName: name,
-            wholeDiskName: parent, transport: parentDevice?.transport, containerKey: containerKey)
+            wholeDiskName: parent, transport: parentDevice?.transport, containerKey: containerKey,
+            partitionNumber: parent == nil ? nil : partitionNumber(name))
     }
 
     /// The disk holding a partition, or nil when `name` is not a partition.

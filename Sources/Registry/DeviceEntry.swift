@@ -75,9 +75,14 @@ public struct DeviceEntry: Sendable, Equatable {
 
     /// The entry in HPVM's `-l` line format:
     /// `name[,alias…]:CONFIG=…,EXIST=…,DEVTYPE=…,SHARE=…[,…]:dependents:wwid`.
+    ///
+    /// A name, value or dependent that holds what the line uses as a separator (`,` `:` `=`), a
+    /// backslash or a control character is escaped (``Display/listField(_:)``): HP-UX device
+    /// names never hold them, so a script written for HP's output reads every line as before.
     public var listLine: String {
-        names.joined(separator: ",") + ":" + displayAttributes.map { "\($0.0)=\($0.1)" }.joined(separator: ",") + ":"
-            + dependents.joined(separator: ",") + ":" + (wwid?.description ?? "")
+        names.map(Display.listField).joined(separator: ",") + ":"
+            + displayAttributes.map { "\($0.0)=\(Display.listField($0.1))" }.joined(separator: ",") + ":"
+            + dependents.map(Display.listField).joined(separator: ",") + ":" + (wwid?.description ?? "")
     }
 }
 
@@ -156,6 +161,28 @@ public enum Display {
     /// neither drive the terminal nor flood it.
     public static func list(_ items: [String], separator: String = ", ") -> String {
         items.map { safe($0) }.joined(separator: separator)
+    }
+
+    /// One field of an `hpvmdevmgmt -l` line: `\` becomes `\\`; `,` `:` `=`, control characters
+    /// (C0, DEL and C1) become `\xHH`. Everything else, UTF-8 included, is kept. Ordinary names
+    /// come out unchanged (and fast).
+    public static func listField(_ text: String) -> String {
+        let plain = text.utf8.allSatisfy { byte in
+            byte >= 0x20 && byte != 0x7F && byte != UInt8(ascii: ",") && byte != UInt8(ascii: ":")
+                && byte != UInt8(ascii: "=") && byte != UInt8(ascii: "\\") && byte < 0xC2
+        }
+        if plain { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0x5C: out += "\\\\"
+            case 0x2C, 0x3A, 0x3D, 0..<0x20, 0x7F, 0x80..<0xA0:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\x" + (hex.count < 2 ? "0" + hex : hex)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 
     public static func safe(_ text: String, limit: Int = 80) -> String {

@@ -14,6 +14,9 @@ extension DeviceManager {
         public var wwidMismatches: [String] = []
         public var aliasesAdded: [String] = []
         public var aliasesRemoved: [String] = []
+        /// Paths that reach an entry's LUN but cannot be named on a command line (a udev `by-path`
+        /// name holds `:`): not recorded as aliases; the rules know the LUN by its WWID anyway.
+        public var skippedNames: [String] = []
 
         public init() {}
     }
@@ -102,6 +105,10 @@ extension DeviceManager {
                 }
                 if let wwid, !entry.ignoreWWID, !mismatch {
                     for path in byWWID[wwid] ?? [] where !taken.contains(path) {
+                        guard NameRules.isNameable(path) else {
+                            if !report.skippedNames.contains(path) { report.skippedNames.append(path) }
+                            continue
+                        }
                         names.append(path)
                         taken.insert(path)
                         report.aliasesAdded.append(path)

@@ -201,6 +201,12 @@ public enum NameRules {
         return "/" + parts.joined(separator: "/")
     }
 
+    /// Whether `raw` is an entry name a command line can give back as it is (no `:`, `,`, white
+    /// space or control character, already in normal form).
+    public static func isNameable(_ raw: String) -> Bool {
+        (try? entryName(raw)) == raw
+    }
+
     /// Checks a dependent (guest) name: 1–256 bytes, no whitespace, control bytes, `:` or `,`.
     public static func dependentName(_ raw: String) throws(RegistryError) -> String {
         try commonChecks(raw, what: "dependent name", limit: maxDependentBytes)

@@ -3,14 +3,16 @@ internal import Host
 
 /// Low-level reads and writes of device entries, used inside one transaction.
 enum DeviceTable {
+    /// Every column of an entry, with its names, attributes and dependents as JSON arrays built by
+    /// SQLite: a name is a row, never a piece of a joined string, so `,`, `=` or `:` in it are safe.
     static let listingSQL = """
         SELECT d.id, d.type, d.name, d.devType, d.exist, d.wwid, d.identityKey, d.containerKey, d.resolvedPath, d.transport,
                d.ignoreWWID,
-               (SELECT group_concat(name, ',') FROM
+               (SELECT json_group_array(name) FROM
                    (SELECT name FROM deviceName WHERE deviceId = d.id ORDER BY position)) AS names,
-               (SELECT group_concat(name || '=' || value, ',') FROM
+               (SELECT json_group_array(json_array(name, value)) FROM
                    (SELECT name, value FROM deviceAttribute WHERE deviceId = d.id ORDER BY name)) AS attrs,
-               (SELECT group_concat(name, ',') FROM
+               (SELECT json_group_array(name) FROM
                    (SELECT name FROM dependent WHERE deviceId = d.id ORDER BY name)) AS deps
         FROM device d
         """
@@ -28,24 +30,20 @@ enum DeviceTable {
     }
 
     static func entry(_ row: Row) -> DeviceEntry {
-        let names: String = row["names"] ?? row["name"]
-        let attrs: String? = row["attrs"]
-        let deps: String? = row["deps"]
+        let primary: String = row["name"]
+        let names = JSONStrings.flat(row["names"]).nonEmpty ?? [primary]
         var attributes: [String: String] = [:]
-        if let attrs {
-            for pair in attrs.split(separator: ",") {
-                let parts = pair.split(separator: "=", maxSplits: 1)
-                if parts.count == 2 { attributes[String(parts[0])] = String(parts[1]) }
-            }
+        for pair in JSONStrings.nested(row["attrs"]) where pair.count == 2 {
+            attributes[pair[0]] = pair[1]
         }
         let wwid: String? = row["wwid"]
         return DeviceEntry(
             id: row["id"], type: EntryType(rawValue: row["type"]) ?? .gdev,
-            names: names.split(separator: ",").map(String.init),
+            names: names,
             devType: DeviceKind(rawValue: row["devType"]) ?? .unknown, exists: row["exist"] as Bool,
             wwid: wwid.flatMap(WWID.init), identityKey: row["identityKey"], containerKey: row["containerKey"],
             resolvedPath: row["resolvedPath"], transport: row["transport"], ignoreWWID: row["ignoreWWID"] as Bool, attributes: attributes,
-            dependents: deps.map { $0.split(separator: ",").map(String.init) } ?? [])
+            dependents: JSONStrings.flat(row["deps"]))
     }
 
     /// The entry one of whose names is `name`.
@@ -184,4 +182,107 @@ enum DeviceTable {
                 """,
             arguments: [location])
     }
+}
+
+/// Reads the JSON arrays of strings that SQLite's `json_group_array` makes (`["a","b"]`, and
+/// `[["SHARE","NO"]]` for pairs). Only what SQLite writes is read: strings, arrays, escapes.
+enum JSONStrings {
+    /// `["a","b"]` → ["a", "b"]; nil or malformed → [].
+    static func flat(_ text: String?) -> [String] {
+        guard let text else { return [] }
+        var reader = Reader(Array(text.utf8))
+        return reader.array { reader in reader.string() }.compactMap { $0 }
+    }
+
+    /// `[["a","b"],["c","d"]]` → [["a", "b"], ["c", "d"]].
+    static func nested(_ text: String?) -> [[String]] {
+        guard let text else { return [] }
+        var reader = Reader(Array(text.utf8))
+        return reader.array { reader in reader.array { inner in inner.string() }.compactMap { $0 } }
+    }
+
+    struct Reader {
+        let bytes: [UInt8]
+        var index = 0
+
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+        mutating func skipSpace() {
+            while index < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[index]) { index += 1 }
+        }
+
+        mutating func array<T>(_ element: (inout Reader) -> T?) -> [T] {
+            skipSpace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "[") else { return [] }
+            index += 1
+            var result: [T] = []
+            while true {
+                skipSpace()
+                guard index < bytes.count else { return result }
+                if bytes[index] == UInt8(ascii: "]") {
+                    index += 1
+                    return result
+                }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                let start = index
+                if let value = element(&self) { result.append(value) }
+                if index == start { return result }  // not something we read: stop
+            }
+        }
+
+        /// A JSON string, or nil (a non-string value is skipped).
+        mutating func string() -> String? {
+            skipSpace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+                // null or a number: skip to the next separator
+                while index < bytes.count, bytes[index] != UInt8(ascii: ","), bytes[index] != UInt8(ascii: "]") { index += 1 }
+                return nil
+            }
+            index += 1
+            var out: [UInt8] = []
+            var pendingHigh: UInt32?
+            while index < bytes.count {
+                let byte = bytes[index]
+                index += 1
+                if byte == UInt8(ascii: "\"") { break }
+                guard byte == UInt8(ascii: "\\"), index < bytes.count else {
+                    out.append(byte)
+                    continue
+                }
+                let escape = bytes[index]
+                index += 1
+                switch escape {
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "u"):
+                    guard index + 4 <= bytes.count, let code = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
+                    else { return nil }
+                    index += 4
+                    var scalar: UInt32 = code
+                    if (0xD800...0xDBFF).contains(code) {
+                        pendingHigh = code
+                        continue
+                    }
+                    if (0xDC00...0xDFFF).contains(code), let high = pendingHigh {
+                        scalar = 0x10000 + ((high - 0xD800) << 10) + (code - 0xDC00)
+                    }
+                    pendingHigh = nil
+                    out.append(contentsOf: Array(String(Unicode.Scalar(scalar).map(Character.init) ?? "\u{FFFD}").utf8))
+                default: out.append(escape)
+                }
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+    }
+}
+
+extension Array {
+    /// The array, or nil when it is empty.
+    var nonEmpty: [Element]? { isEmpty ? nil : self }
 }
