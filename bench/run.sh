@@ -233,7 +233,8 @@ bench_f() {
     for j in 0 1 2 3 4 5; do args+=(-a "disk:avio_stor::file:/hpvm/disks/new-$j.img"); done
     args+=(-a dvd:avio_stor::file:/iso/new.iso -a network:avio_lan::vswitch:vsw1)
     # The sqlite3 side writes what hpvmcreate writes: the guest, 8 resources, 8 device entries with
-    # name, SHARE attribute and dependent, and the audit rows, in one BEGIN IMMEDIATE transaction.
+    # name, SHARE attribute, dependent and the storage each file occupies, and the audit rows, in one
+    # BEGIN IMMEDIATE transaction.
     local sql="PRAGMA foreign_keys = ON; BEGIN IMMEDIATE;
 INSERT INTO guest (name, vmNumber, osType, vcpus, memoryMB, createdAt, updatedAt)
   VALUES ('newguest', (SELECT max(vmNumber) + 1 FROM guest), 'LINUX', 2, 4096, strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ'));
@@ -245,6 +246,7 @@ INSERT INTO device (type, name, devType, exist, identityKey, resolvedPath, creat
 INSERT INTO deviceName (deviceId, name, position) SELECT id, name, 0 FROM device WHERE createdAt = 'now';
 INSERT INTO deviceAttribute (deviceId, name, value) SELECT id, 'SHARE', CASE devType WHEN 'VSWITCH' THEN 'YES' ELSE 'NO' END FROM device WHERE createdAt = 'now';
 INSERT INTO dependent (deviceId, name) SELECT id, 'newguest' FROM device WHERE createdAt = 'now';
+INSERT INTO deviceExtent (deviceId, role, unit, part) SELECT id, 'file', 'ino:0:' || id, 0 FROM device WHERE createdAt = 'now' AND devType = 'FILE';
 INSERT INTO guestResource (guestId, position, deviceType, adapterType, bus, device, target, mac, storageType, location)
   SELECT (SELECT id FROM guest WHERE name = 'newguest'), d.id - (SELECT min(id) FROM device WHERE createdAt = 'now'),
          CASE d.devType WHEN 'VSWITCH' THEN 'network' ELSE 'disk' END, 'avio_stor', 0, 0, 0, NULL, 'file', d.name

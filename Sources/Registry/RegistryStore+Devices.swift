@@ -102,13 +102,13 @@ enum DeviceTable {
         for (name, value) in attributes {
             try setAttribute(db, id: id, name: name, value: value)
         }
-        try setExtents(db, id: id, extents)
+        try setExtents(db, id: id, extents, new: true)
         return id
     }
 
     /// Records the storage an entry occupies, replacing what was recorded.
-    static func setExtents(_ db: Database, id: Int64, _ extents: StorageExtents) throws {
-        try db.run(sql: "DELETE FROM deviceExtent WHERE deviceId = ?", arguments: [id])
+    static func setExtents(_ db: Database, id: Int64, _ extents: StorageExtents, new: Bool = false) throws {
+        if !new { try db.run(sql: "DELETE FROM deviceExtent WHERE deviceId = ?", arguments: [id]) }
         var rows: [(String, String, Int)] = extents.blocks.sorted().map { ("block", $0.unit, $0.part) }
         rows += extents.container.sorted().map { ("container", $0.unit, $0.part) }
         if let file = extents.file { rows.append(("file", file.description, 0)) }
