@@ -214,34 +214,29 @@ public final class RegistryStore: Sendable {
     /// snapshot, so it still finds what it looks for, and any change it makes fails as read-only.
     func write<T>(_ body: (Database) throws -> T) throws(RegistryError) -> T {
         if isReadOnly { return try read(body) }
-        do {
-            return try writer.writeWithoutTransaction { db in
-                var result: T?
-                try db.inTransaction(.immediate) {
-                    result = try body(db)
-                    return .commit
-                }
-                guard let result else { throw RegistryError(.database, "transaction returned no result") }
-                return result
-            }
-        } catch let error as RegistryError {
-            throw error
-        } catch {
-            throw Self.translate(error, path: shownPath)
-        }
+        return try transaction(.immediate, keep: true, body)
     }
 
     /// Runs `body` in a `BEGIN IMMEDIATE` transaction that is always rolled back: a check that
     /// asks exactly what a change would ask, and changes nothing.
+    ///
     /// On a store opened for reading it runs in a deferred transaction: what it writes can only
     /// go to TEMP tables (``StorageRules`` keeps its scratch extents there).
     func rehearse<T>(_ body: (Database) throws -> T) throws(RegistryError) -> T {
+        try transaction(isReadOnly ? .deferred : .immediate, keep: false, body)
+    }
+
+    /// One transaction of `kind` around `body`, committed when `keep` (and `body` returns), else
+    /// rolled back.
+    private func transaction<T>(_ kind: Database.TransactionKind, keep: Bool, _ body: (Database) throws -> T)
+        throws(RegistryError) -> T
+    {
         do {
             return try writer.writeWithoutTransaction { db in
                 var result: T?
-                try db.inTransaction(isReadOnly ? .deferred : .immediate) {
+                try db.inTransaction(kind) {
                     result = try body(db)
-                    return .rollback
+                    return keep ? .commit : .rollback
                 }
                 guard let result else { throw RegistryError(.database, "transaction returned no result") }
                 return result
