@@ -231,9 +231,10 @@ struct StorageRules {
         {
             return true
         }
-        // A hard link of a file below the folder.
+        // A hard link of a file below the folder (a folder too large to search counts as holding
+        // it: the rules fail closed).
         if let file = claim.extents.file, claim.identity.kind == .file, linkCount(target) > 1 {
-            return Self.tree(inventory.root.real(folder), contains: file, mode: mode)
+            return Self.tree(inventory.root.real(folder), contains: file, mode: mode) != false
         }
         return false
     }
@@ -244,8 +245,9 @@ struct StorageRules {
         return UInt64(status.st_nlink)
     }
 
-    /// Whether a folder tree holds the file (by device and inode), looking at most at 200,000 entries.
-    static func tree(_ real: String, contains file: FileID, mode: String) -> Bool {
+    /// Whether a folder tree holds the file (by device and inode), looking at most at 200,000
+    /// entries; nil when it is larger than that and the file was not found.
+    static func tree(_ real: String, contains file: FileID, mode: String) -> Bool? {
         var budget = 200_000
         var folderStatus = stat()
         guard lstat(real, &folderStatus) == 0 else { return false }
@@ -268,7 +270,7 @@ struct StorageRules {
                 }
             }
         }
-        return false
+        return budget > 0 ? false : nil
     }
 
     // MARK: - Rule: the host's own use
