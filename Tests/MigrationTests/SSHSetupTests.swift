@@ -83,4 +83,17 @@ import Testing
         #expect(check.stderr.contains("sent a different host key"))
         #expect(check.stderr.contains("hpvmsshsetup does not re-trust a changed key"), "\(check.stderr)")
     }
+
+    @Test func withFEachKeyIsRestrictedToItsHostsAddress() throws {
+        let hosts = try ThreeHosts()
+        let setup = try hosts.on(
+            "A", "hpvmsshsetup", ["-r", "-y", "-f", "--bootstrap-identity", hosts.bootstrapKey] + ThreeHosts.names.map { hosts.addresses[$0]! })
+        #expect(setup.status == 0, "\(setup.stdout)\(setup.stderr)")
+        // B accepts A's key only from A's address and C's only from C's; the bootstrap key stays as it was.
+        let keys = try String(contentsOfFile: hosts.home("B") + "/.ssh/authorized_keys", encoding: .utf8).split(separator: "\n")
+        #expect(keys.count == 3, "\(keys)")
+        #expect(keys.filter { $0.hasPrefix("from=\"198.51.100.1\" ssh-ed25519 ") }.count == 1, "\(keys)")
+        #expect(keys.filter { $0.hasPrefix("from=\"198.51.100.3\" ssh-ed25519 ") }.count == 1, "\(keys)")
+        #expect(keys.filter { $0.hasPrefix("ssh-ed25519 ") && $0.hasSuffix(" bootstrap") }.count == 1, "\(keys)")
+    }
 }
