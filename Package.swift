@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "hpvmremove", targets: ["Remove"]),
         .executable(name: "hpvmstatus", targets: ["Status"]),
         .executable(name: "hpvmmigrate", targets: ["Migrate"]),
+        .executable(name: "hpvmsshsetup", targets: ["SSHSetupCommand"]),
         .library(name: "Registry", targets: ["Registry"]),
         .library(name: "Host", targets: ["Host"]),
     ],
@@ -44,6 +45,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(name: "SSHSetup", dependencies: ["SSH", "Registry"], swiftSettings: strictSettings),
         .target(name: "HPVMTestSupport", dependencies: ["Host"], swiftSettings: strictSettings),
         .target(name: "HPVMCLI", dependencies: ["Registry", "Host"], swiftSettings: strictSettings),
         .target(name: "GuestTools", dependencies: ["Registry", "HPVMCLI"], swiftSettings: strictSettings),
@@ -86,6 +88,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(
+            name: "SSHSetupCommand",
+            dependencies: ["Registry", "HPVMCLI", "SSHSetup", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
             name: "HPVMDemo",
             dependencies: ["HPVMTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
@@ -93,7 +100,7 @@ let package = Package(
         .testTarget(name: "SSHTests", dependencies: ["SSH", "HPVMTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "MigrationTests",
-            dependencies: ["Migration", "Registry", "Host", "HPVMTestSupport", "Checksum"],
+            dependencies: ["Migration", "Registry", "Host", "HPVMTestSupport", "Checksum", "SSHSetup", "SSH"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "HostTests", dependencies: ["Host", "HPVMTestSupport"], swiftSettings: strictSettings),

@@ -39,10 +39,12 @@ public struct MigrationError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { lines.joined(separator: "\n") }
 
-    static func ssh(_ error: SSHError) -> MigrationError {
+    /// HPVM's SSH message, SSH's own explanation, and — when `hpvmsshsetup` fixes it — its command line.
+    static func ssh(_ error: SSHError, advice: String? = nil) -> MigrationError {
         MigrationError(
             .ssh,
-            ["SSH execution error. Make sure ssh is setup right on both source and target systems.", error.message],
+            ["SSH execution error. Make sure ssh is setup right on both source and target systems.", error.message]
+                + (advice.map { [$0] } ?? []),
             phase: "connect", cause: error)
     }
 

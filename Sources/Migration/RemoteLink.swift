@@ -26,14 +26,16 @@ public struct SSHConnector: RemoteConnector {
     }
 
     public func connect(host: String) throws(MigrationError) -> any RemoteLink {
+        var settings: SSHConfiguration?
         do {
-            let session = try SSHSession.connect(try configuration(host))
+            settings = try configuration(host)
+            let session = try SSHSession.connect(settings!)
             // The command line holds only the configured path and a fixed option: no value from the
             // guest or the registry ever reaches the remote shell.
             let channel = try session.exec(ShellWord.quote(remoteCommand) + " --target")
             return SSHLink(channel: channel)
         } catch {
-            throw MigrationError.ssh(error)
+            throw MigrationError.ssh(error, advice: settings?.setupAdvice(for: error))
         }
     }
 }

@@ -164,3 +164,13 @@ extension RegistryStore {
         }
     }
 }
+
+extension RegistryStore {
+    /// Appends one audit row for something done outside the registry's tables — host keys that
+    /// `hpvmsshsetup` accepted, for example — chained like every other row, in its own transaction.
+    public func recordAuditEvent(_ context: AuditContext, action: String, object: String, change: String)
+        throws(RegistryError)
+    {
+        try write { db in try AuditLog.append(db, context, action: action, object: object, change: change) }
+    }
+}

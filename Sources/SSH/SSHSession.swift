@@ -14,6 +14,8 @@ public struct SSHConfiguration: Sendable, Equatable {
     public var knownHosts: String
     /// Milliseconds to wait for the connection and for each answer.
     public var timeoutMilliseconds: Int = 30_000
+    /// The home folder the defaults came from (`~/.ssh/...`), when they came from the environment.
+    public var home: String?
 
     public init(host: String, port: Int = 22, user: String = "root", identities: [String], knownHosts: String) {
         self.host = host
@@ -31,6 +33,7 @@ public struct SSHConfiguration: Sendable, Equatable {
             identities: environment["HPVM_SSH_IDENTITY"].map { [$0] }
                 ?? ["id_ed25519", "id_ecdsa", "id_rsa"].map { "\(home)/.ssh/\($0)" },
             knownHosts: environment["HPVM_SSH_KNOWN_HOSTS"] ?? "\(home)/.ssh/known_hosts")
+        configuration.home = home
         if let user = environment["HPVM_SSH_USER"], !user.isEmpty { configuration.user = user }
         if let port = environment["HPVM_SSH_PORT"] {
             guard let value = Int(port), (1...65535).contains(value) else {

@@ -33,6 +33,10 @@ import Testing
         let result = try hosts.migrate("-P", "g1")
         #expect(result.status == 1)
         #expect(result.stderr.hasPrefix("hpvmmigrate: SSH execution error. Make sure ssh is setup right on both source and target systems.\nhpvmmigrate: Host key verification failed"))
+        // the exact hpvmsshsetup command line that fixes it, with this run's key and known_hosts
+        #expect(result.stderr.contains(
+            "hpvmmigrate: Set up SSH for migration with: hpvmsshsetup -i \(hosts.scratch)/id_ed25519 --known-hosts \(hosts.scratch)/known_hosts 198.51.100.2\n"),
+            "\(result.stderr)")
         try expectNothingChanged(hosts, a, b)
     }
 
@@ -41,6 +45,7 @@ import Testing
         try hosts.run("/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hosts.scratch + "/stranger")
         let result = try hosts.migrate("-P", "g1", environment: ["HPVM_SSH_IDENTITY": hosts.scratch + "/stranger"])
         #expect(result.status == 1 && result.stderr.contains("refused the key"))
+        #expect(result.stderr.contains("hpvmsshsetup -i \(hosts.scratch)/stranger --known-hosts \(hosts.scratch)/known_hosts 198.51.100.2"))
         try expectNothingChanged(hosts, a, b)
     }
 

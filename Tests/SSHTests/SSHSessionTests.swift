@@ -66,6 +66,7 @@ import Testing
         } catch {
             #expect(error.code == .authentication)
             #expect(error.message.contains("authorized_keys"))
+            #expect(configuration(server, key: stranger).setupAdvice(for: error)?.hasPrefix("Set up SSH for migration with: hpvmsshsetup -i \(stranger)") == true)
         }
     }
 
@@ -87,6 +88,9 @@ import Testing
         } catch {
             #expect(error.code == .rsaRefused)
             #expect(error.message.contains("ssh-keygen -t ed25519"))
+            // hpvmmigrate adds the hpvmsshsetup line that makes and installs an ed25519 key
+            let advice = configuration(server, key: rsa).setupAdvice(for: error) ?? ""
+            #expect(advice.contains("hpvmsshsetup -i \(server.folder.path)/id_ed25519 --known-hosts \(server.knownHosts) --port \(server.port) 127.0.0.1"), "\(advice)")
         }
     }
 
