@@ -127,7 +127,18 @@ struct StorageRules {
                 note(id, .fileOnEntry)
             }
         }
+        // The most telling first: the same device, the same file, the disk that holds it, then the rest.
+        func rank(_ relation: Relation) -> Int {
+            switch relation {
+            case .same: return 0
+            case .sameFile: return 1
+            case .blocks(let theirs): return theirs.part == 0 && claim.extents.blocks.contains { $0.unit == theirs.unit } ? 2 : 3
+            case .underEntryFile: return 4
+            case .fileOnEntry: return 5
+            }
+        }
         return try DeviceTable.entries(ids: Array(relations.keys), db).map { ($0, relations[$0.id]!) }
+            .enumerated().sorted { (rank($0.element.1), $0.offset) < (rank($1.element.1), $1.offset) }.map(\.element)
     }
 
     /// How an entry relates to a claim, in words: "the same device (WWID …) as rdev entry X".
