@@ -90,9 +90,11 @@ public enum Output {
     }
 
     /// Writes `message` to standard error, prefixed with the command name, one line each.
+    ///
+    /// Control characters left in a line are escaped, whoever wrote the message.
     public static func error(_ command: String, _ message: String) {
         let lines = message.split(separator: "\n", omittingEmptySubsequences: false)
-        write(lines.map { "\(command): \($0)\n" }.joined(), to: 2)
+        write(lines.map { "\(command): \(Display.escaped(String($0)))\n" }.joined(), to: 2)
     }
 
     /// Exits the process with `status`.

@@ -185,6 +185,13 @@ public enum Display {
         return out
     }
 
+    /// `text` with its control characters escaped as ``safe(_:limit:)`` does, never shortened: for
+    /// listings, where every character counts.
+    public static func escaped(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F..<0xA0).contains($0.value) }) else { return text }
+        return safe(text, limit: Int.max)
+    }
+
     public static func safe(_ text: String, limit: Int = 80) -> String {
         var out = ""
         var count = 0
