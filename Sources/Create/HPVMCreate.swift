@@ -62,15 +62,19 @@ struct HPVMCreate: ParsableCommand {
         }
     }
 
+    /// HP-UX getopt(3C) forms (`-Pg1`), and a single-valued option given twice refused.
+    static let getopt = GetoptArguments(valued: ["P", "a", "c", "r", "l", "O"], repeatable: ["a"], flags: ["V"])
+
     static func main() {
         CommandMain.run("hpvmcreate", {
-            if let quick = quick.read(Array(CommandLine.arguments.dropFirst())), let name = quick["-P"]?.first {
+            let arguments = try getopt.commandLine()
+            if let quick = quick.read(arguments), let name = quick["-P"]?.first {
                 try create(
                     name: name, add: quick["-a"] ?? [], vcpus: quick["-c"]?.first, memory: quick["-r"]?.first,
                     label: quick["-l"]?.first, osType: quick["-O"]?.first, verbose: quick["-V"] != nil)
                 return
             }
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(arguments)
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)

@@ -115,14 +115,18 @@ struct HPVMDevMgmt: ParsableCommand {
         try invocation.execute()
     }
 
+    /// HP-UX getopt(3C) forms: `-lall`, `-Vlall`, `-agdev:/dev/sdb`.
+    static let getopt = GetoptArguments(valued: ["a", "d", "m", "n", "l", "S"], repeatable: ["a", "d", "m", "n"], flags: ["I", "r", "A", "v", "V"])
+
     static func main() {
         CommandMain.run("hpvmdevmgmt", {
             // The common shapes (-a SPEC, -l SPEC, -I, ... with -V, -v, --json) skip ArgumentParser's
             // start-up, which costs more than the registry work itself (bench/RESULTS.md, (a)).
-            if let fast = FastArguments.parse(Array(CommandLine.arguments.dropFirst())) {
+            let arguments = try getopt.commandLine()
+            if let fast = FastArguments.parse(arguments) {
                 try fast.execute()
             } else {
-                var command = try parseAsRoot()
+                var command = try parseAsRoot(arguments)
                 try command.run()
             }
         }, usageError: { error in

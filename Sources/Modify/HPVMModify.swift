@@ -88,9 +88,12 @@ struct HPVMModify: ParsableCommand {
         }
     }
 
+    /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
+    static let getopt = GetoptArguments(valued: ["P", "p", "a", "d", "m", "c", "r", "l", "O", "N", "x"], repeatable: ["a", "d", "m", "x"], flags: ["V"])
+
     static func main() {
         CommandMain.run("hpvmmodify", {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(try getopt.commandLine())
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)

@@ -61,9 +61,12 @@ struct HPVMStatus: ParsableCommand {
         Output.write(text)
     }
 
+    /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
+    static let getopt = GetoptArguments(valued: ["P", "p"], repeatable: [], flags: ["d", "V", "M"])
+
     static func main() {
         CommandMain.run("hpvmstatus", {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(try getopt.commandLine())
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)
