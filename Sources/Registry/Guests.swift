@@ -401,15 +401,19 @@ public struct GuestRegistry: Sendable {
         -> ResourceRow
     {
         let rows = try resourceRows(guest.id, db)
-        let match = rows.first { row in
-            let s = row.statement
+        func matches(_ s: ResourceStatement, sameLocation: (String) -> Bool) -> Bool {
             guard s.deviceType == statement.deviceType else { return false }
             if statement.hasAddress {
                 let same = s.bus == statement.bus && s.device == statement.device
                     && (statement.deviceType == .network || s.target == statement.target)
-                return byAddressOnly ? same : same && s.location == statement.location
+                return byAddressOnly ? same : same && sameLocation(s.location)
             }
-            return s.location == statement.location && s.adapter == statement.adapter
+            return sameLocation(s.location) && s.adapter == statement.adapter
+        }
+        // The spelling first; then, for storage, the same device or file by another name (StorageRules).
+        var match = rows.first { matches($0.statement) { $0 == statement.location } }
+        if match == nil, statement.deviceType != .network, !byAddressOnly {
+            match = rows.first { matches($0.statement) { rules.sameStorage(statement.location, $0) } }
         }
         guard let match else {
             throw RegistryError(.notFound, "guest \(guest.name) has no resource \(Display.safe(statement.description)).")

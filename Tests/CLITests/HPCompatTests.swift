@@ -51,4 +51,69 @@ import Testing
         #expect(try cli.tool("hpvmmodify", "-P", "m1", "-a", "disk:avio_stor::disk:/dev/rdisk/disk1",
                              "-a", "disk:avio_stor::disk:/dev/rdisk/disk2").status == 0)
     }
+
+    // MARK: - Row 10: 64 for a malformed line, 1 for a refusal
+
+    @Test func row10RuleRefusalsExitOneMalformedFiltersExit64() throws {
+        let cli = try CLIHost()
+        #expect(try cli.tool("hpvmcreate", "-P", "g1", "-a", "disk:avio_stor::disk:/dev/rdisk/disk7").status == 0)
+        let usage = try cli.devmgmt("-m", "gdev:/dev/rdisk/disk7:attr:USAGE=DISK")
+        #expect(usage.status == 1)
+        #expect(usage.stderr.contains("USAGE is valid only on gdev entries for files"))
+        #expect(try cli.devmgmt("-m", "gdev:/dev/rdisk/disk7:attr:DEVTYPE=FILE").status == 1)
+        #expect(try cli.devmgmt("-a", "rdev:/dev/rdisk/disk2:attr:RECURSIVE=FS").status == 1)
+        // Malformed: an unknown attribute or a bad value.
+        #expect(try cli.devmgmt("-m", "gdev:/dev/rdisk/disk7:attr:COLOR=RED").status == 64)
+        #expect(try cli.devmgmt("-m", "gdev:/dev/rdisk/disk7:attr:SHARE=MAYBE").status == 64)
+        let filter = try cli.devmgmt("-l", "gdev:FOO=BAR")
+        #expect(filter.status == 64)
+        #expect(filter.stderr.contains("unknown attribute 'FOO'"))
+        #expect(filter.stdout.isEmpty)
+        // Known attributes still filter.
+        #expect(try cli.devmgmt("-l", "gdev:SHARE=NO").stdout.hasPrefix("/dev/rdisk/disk7:"))
+        #expect(try cli.devmgmt("-l", "gdev:DEVTYPE=DISK").status == 0)
+    }
+
+    // MARK: - Row 11: an unused gdev becomes the rdev
+
+    @Test func row11RestrictingAnUnusedGuestDeviceReplacesItsEntry() throws {
+        let cli = try CLIHost()
+        // What a guest removed after hpvmmigrate -D leaves behind: a PRESERVE=YES gdev entry.
+        #expect(try cli.tool("hpvmcreate", "-P", "m1", "-a", "disk:avio_stor::disk:/dev/rdisk/disk4").status == 0)
+        #expect(try cli.devmgmt("-m", "gdev:/dev/rdisk/disk4:attr:PRESERVE=YES").status == 0)
+        // Used: still refused, naming the guest.
+        let used = try cli.devmgmt("-a", "rdev:/dev/rdisk/disk4")
+        #expect(used.status == 1 && used.stderr.contains("used by guest m1"))
+        #expect(try cli.tool("hpvmremove", "-Q", "-P", "m1").status == 0)
+        #expect(try cli.devmgmt("-l", "gdev:/dev/rdisk/disk4").lines.count == 1)
+        // HP's advice: "restrict them with hpvmdevmgmt -a rdev:" — by the same name, or by another path.
+        let restricted = try cli.devmgmt("-a", "rdev:/dev/rdisk/disk4", "-V")
+        #expect(restricted.status == 0)
+        #expect(restricted.stdout.contains("unused gdev entry /dev/rdisk/disk4 is the same storage"))
+        #expect(try cli.devmgmt("-l", "gdev").stdout == "")
+        #expect(try cli.devmgmt("-l", "rdev").stdout.hasPrefix("/dev/rdisk/disk4:CONFIG=rdev,"))
+        #expect(try cli.devmgmt("-a", "gdev:/dev/rdisk/disk6").status == 0)
+        let alias = cli.layout.sanDisks[5].paths[1]
+        #expect(try cli.devmgmt("-a", "rdev:" + alias).status == 0)
+        #expect(try cli.devmgmt("-l", "rdev:" + alias).stdout.hasPrefix(alias + ":CONFIG=rdev,"))
+        #expect(try cli.devmgmt("-l", "gdev").stdout == "")
+        let refused = try cli.tool("hpvmcreate", "-P", "g2", "-a", "disk:avio_stor::disk:/dev/rdisk/disk6")
+        #expect(refused.status == 1 && refused.stderr.contains("restricted"))
+    }
+
+    // MARK: - Row 12: resources matched by device identity
+
+    @Test func row12ADeviceIsFoundByAnyOfItsNames() throws {
+        let cli = try CLIHost()
+        let alias = cli.layout.sanDisks[4].paths[1]  // /dev/sdX: the same LUN as /dev/rdisk/disk5
+        #expect(try cli.tool("hpvmcreate", "-P", "g1", "-a", "disk:avio_stor::disk:/dev/rdisk/disk5").status == 0)
+        let removed = try cli.tool("hpvmmodify", "-P", "g1", "-d", "disk:avio_stor::disk:" + alias)
+        #expect(removed.status == 0)
+        #expect(try cli.tool("hpvmstatus", "-P", "g1", "-d").stdout == "")
+        #expect(try cli.devmgmt("-l", "gdev:/dev/rdisk/disk5").stdout == "")
+        // Another LUN is still not found.
+        #expect(try cli.tool("hpvmmodify", "-P", "g1", "-a", "disk:avio_stor::disk:/dev/rdisk/disk5").status == 0)
+        let other = try cli.tool("hpvmmodify", "-P", "g1", "-d", "disk:avio_stor::disk:" + cli.layout.sanDisks[3].paths[1])
+        #expect(other.status == 1 && other.stderr.contains("has no resource"))
+    }
 }

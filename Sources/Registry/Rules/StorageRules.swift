@@ -44,6 +44,17 @@ struct StorageRules {
         return Claim(identity: identity, extents: inventory.extents(of: identity, mounts: mounts))
     }
 
+    /// Whether two paths name the same storage: one LUN by any of its paths (its WWID), one file
+    /// by any link to it. A guest's resource is found by what it is, not by how it is spelled, so
+    /// `hpvmmodify -d disk:…:/dev/sdf` finds the guest's `/dev/rdisk/disk5` when both are one LUN.
+    func sameStorage(_ a: String, _ b: String) -> Bool {
+        if a == b { return true }
+        let first = inventory.identify(a)
+        guard first.exists else { return false }
+        let second = inventory.identify(b)
+        return second.exists && first.kind == second.kind && first.key() == second.key()
+    }
+
     /// The claim of an identity already found.
     func claim(_ identity: StorageIdentity) -> Claim {
         Claim(identity: identity, extents: inventory.extents(of: identity, mounts: mounts))
@@ -404,6 +415,20 @@ struct StorageRules {
                 "\(action): it is \(describe(entry, relation, for: claim)); delete that entry first (hpvmdevmgmt -d gdev:\(Display.safe(entry.name))).")
         }
         return nil
+    }
+
+    /// The gdev entries a new rdev entry takes the place of: every gdev entry whose storage the
+    /// claim meets, when none of them has a dependent. HP's advice after `hpvmmigrate -D` is to
+    /// "restrict them with `hpvmdevmgmt -a rdev:`" — the devices a removed guest left behind are
+    /// still gdev entries (PRESERVE=YES, or registered by hand), and restricting one turns it into
+    /// the restriction rather than asking for a delete first. A used entry is never taken over:
+    /// ``hostClaimRefusal(_:type:action:_:)`` refuses the claim, naming the guest.
+    func restrictionTakesOver(_ claim: Claim, type: EntryType, _ db: Database) throws -> [DeviceEntry] {
+        guard type == .rdev else { return [] }
+        let met = try meeting(claim, db).filter { $0.0.type == .gdev && $0.1 != .underEntryFile }
+        guard met.allSatisfy({ $0.0.dependents.isEmpty }) else { return [] }
+        var seen: Set<Int64> = []
+        return met.map(\.0).filter { seen.insert($0.id).inserted }
     }
 
     /// Used gdev entries that a recursive restriction of `folder` would cover.
