@@ -116,4 +116,50 @@ import Testing
         let other = try cli.tool("hpvmmodify", "-P", "g1", "-d", "disk:avio_stor::disk:" + cli.layout.sanDisks[3].paths[1])
         #expect(other.status == 1 && other.stderr.contains("has no resource"))
     }
+
+    // MARK: - Row 8: online migration settings
+
+    @Test func row8OnlineMigrationSettingsAreStored() throws {
+        let cli = try CLIHost()
+        #expect(try cli.tool("hpvmcreate", "-P", "g1").status == 0)
+        let set = try cli.tool(
+            "hpvmmodify", "-P", "g1", "-x", "online_migration=disabled", "-x", "migrate_init_phase_timeout=30",
+            "-x", "migrate_copy_phase_timeout=0", "-x", "migrate_io_quiesce_phase_timeout=20",
+            "-x", "migrate_frozen_phase_timeout=45")
+        #expect(set.status == 0, "\(set.stderr)")
+        let details = try cli.tool("hpvmstatus", "-P", "g1", "-V").lines
+        #expect(details.contains("online_migration:                 disabled"))
+        #expect(details.contains("migrate_init_phase_timeout:       30"))
+        #expect(details.contains("migrate_io_quiesce_phase_timeout: 20"))
+        #expect(details.contains("migrate_frozen_phase_timeout:     45"))
+        #expect(try cli.tool("hpvmmodify", "-P", "g1", "-x", "online_migration=enabled").status == 0)
+        #expect(try cli.tool("hpvmstatus", "-P", "g1", "-V").lines.contains("online_migration:                 enabled"))
+        // Malformed values are usage errors; the registry is unchanged.
+        let before = try cli.registryBytes()
+        #expect(try cli.tool("hpvmmodify", "-P", "g1", "-x", "online_migration=maybe").status == 64)
+        #expect(try cli.tool("hpvmmodify", "-P", "g1", "-x", "migrate_init_phase_timeout=-1").status == 64)
+        #expect(try cli.tool("hpvmmodify", "-P", "g1", "-x", "migrate_warp_phase_timeout=1").status == 64)
+        #expect(try cli.registryBytes() == before)
+    }
+
+    // MARK: - Row 9: entitlement and boot attribute
+
+    @Test func row9EntitlementAndStartTypeAreStored() throws {
+        let cli = try CLIHost()
+        #expect(try cli.tool("hpvmcreate", "-P", "g1", "-e", "25:50", "-B", "auto").status == 0)
+        #expect(try cli.tool("hpvmcreate", "-P", "g2", "-E", "1200").status == 0)
+        var details = try cli.tool("hpvmstatus", "-P", "g1").lines
+        #expect(details.contains("Entitlement:          25%:50%"))
+        #expect(details.contains("Start type           : Auto"))
+        #expect(try cli.tool("hpvmstatus", "-P", "g2").lines.contains("Entitlement:          1200MHz"))
+        #expect(try cli.tool("hpvmmodify", "-P", "g1", "-e", "40", "-B", "manual").status == 0)
+        details = try cli.tool("hpvmstatus", "-P", "g1").lines
+        #expect(details.contains("Entitlement:          40%"))
+        #expect(details.contains("Start type           : Manual"))
+        #expect(try cli.tool("hpvmstatus", "-r").lines.contains { $0.hasPrefix("g1 ") && $0.contains("40%") })
+        #expect(try cli.tool("hpvmmodify", "-P", "g1", "-e", "40", "-E", "100").status == 64)
+        #expect(try cli.tool("hpvmmodify", "-P", "g1", "-e", "101").status == 64)
+        #expect(try cli.tool("hpvmmodify", "-P", "g1", "-e", "50:40").status == 64)
+        #expect(try cli.tool("hpvmmodify", "-P", "g1", "-B", "sometimes").status == 64)
+    }
 }
