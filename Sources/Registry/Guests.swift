@@ -361,7 +361,10 @@ public struct GuestRegistry: Sendable {
             guard let guest = try guest(named: name, db) else {
                 throw RegistryError(.notFound, "no guest named \(Display.safe(name)).")
             }
-            if let refusal = StorageRules.guardRefusal(guest, removing: true, force: force) { throw refusal }
+            let migratedAway = try StorageRules.migratedAway(guest, db)
+            if let refusal = StorageRules.guardRefusal(guest, removing: true, force: force, migratedAway: migratedAway) {
+                throw refusal
+            }
             for row in try resourceRows(guest.id, db) {
                 try detach(row: row.id, location: row.location, guest: guest, db)
             }

@@ -1,5 +1,6 @@
 import Foundation
 import HPVMTestSupport
+import Registry
 import Testing
 
 /// Issue 14: HP compatibility for the procedures and the scripts administrators already run.
@@ -161,5 +162,35 @@ import Testing
         #expect(try cli.tool("hpvmmodify", "-P", "g1", "-e", "101").status == 64)
         #expect(try cli.tool("hpvmmodify", "-P", "g1", "-e", "50:40").status == 64)
         #expect(try cli.tool("hpvmmodify", "-P", "g1", "-B", "sometimes").status == 64)
+    }
+
+    // MARK: - Row 6: hpvmremove on the source after a migration
+
+    @Test func row6TheSourceCopyOfAFinishedMigrationIsRemovedWithoutForce() throws {
+        let cli = try CLIHost()
+        for name in ["m1", "m2", "a1"] {
+            #expect(try cli.tool("hpvmcreate", "-P", name).status == 0)
+        }
+        // m1 migrated to host2 and finished (the source journal says done); m2 stopped after the
+        // point of no return, before done; a1 was marked Not Runnable by an administrator.
+        try cli.withRegistry { _, guests in
+            _ = try guests.lockForMigration("m1", migrationID: "mig-1", peer: "host2")
+            try guests.disableSource("m1", migrationID: "mig-1", peer: "host2")
+            try guests.finishSource("m1", migrationID: "mig-1", peer: "host2", remove: false)
+            _ = try guests.lockForMigration("m2", migrationID: "mig-2", peer: "host2")
+            try guests.disableSource("m2", migrationID: "mig-2", peer: "host2")
+        }
+        #expect(try cli.tool("hpvmmodify", "-P", "a1", "-x", "register_status=disabled").status == 0)
+        #expect(try cli.tool("hpvmstatus", "-P", "m1").stdout.contains("Off (NR)"))
+        // HP's procedure: "run hpvmremove on the source" once the guest will not come back.
+        let removed = try cli.tool("hpvmremove", "-P", "m1", "-Q")
+        #expect(removed.status == 0, "\(removed.stderr)")
+        #expect(try cli.tool("hpvmstatus", "-P", "m1").status == 1)
+        // An unfinished migration's copy, and a guest an administrator disabled, still need -F.
+        let unfinished = try cli.tool("hpvmremove", "-P", "m2", "-Q")
+        #expect(unfinished.status == 1)
+        let byHand = try cli.tool("hpvmremove", "-P", "a1", "-Q")
+        #expect(byHand.status == 1 && byHand.stderr.contains("hpvmremove -F"))
+        #expect(try cli.tool("hpvmremove", "-P", "a1", "-Q", "-F").status == 0)
     }
 }

@@ -483,15 +483,19 @@ struct StorageRules {
     /// A guest that a migration holds, or that is Not Modify, refuses changes; `-x
     /// modify_status=enabled` (or `register_status=enabled`) is the one change a Not Modify guest
     /// takes, and `hpvmremove -F` removes one.
-    static func guardRefusal(_ guest: Guest, removing: Bool = false, onlyReenables: Bool = false, force: Bool = false)
-        -> RegistryError?
-    {
+    ///
+    /// - Parameter migratedAway: the guest is the source copy of a finished migration
+    ///   (``migratedAway(_:_:)``): HP's procedure removes it with a plain `hpvmremove` once it will
+    ///   not come back, so removing it needs no `-F`.
+    static func guardRefusal(
+        _ guest: Guest, removing: Bool = false, onlyReenables: Bool = false, force: Bool = false, migratedAway: Bool = false
+    ) -> RegistryError? {
         if let lock = guest.migrationLock {
             return RegistryError(
                 .notModifiable,
                 "guest \(guest.name) is being migrated (\(Display.safe(lock))); \(removing ? "remove it" : "try again") when hpvmmigrate is done.")
         }
-        guard !guest.modifiable && !onlyReenables && !force else { return nil }
+        guard !guest.modifiable && !onlyReenables && !force && !(removing && migratedAway) else { return nil }
         if removing {
             return RegistryError(
                 .notModifiable,
@@ -500,6 +504,18 @@ struct StorageRules {
         return RegistryError(
             .notModifiable,
             "guest \(guest.name) is Not Modify; the only change it accepts is -x modify_status=enabled (or register_status=enabled).")
+    }
+
+    /// Whether the guest is the source copy of a migration that finished: Not Runnable by the
+    /// migration's own hand, and its last source journal row is `done`. A migration that stopped
+    /// after the point of no return (the copy may still be the one to keep) does not count.
+    static func migratedAway(_ guest: Guest, _ db: Database) throws -> Bool {
+        guard !guest.runnable, guest.statusSetBy == "Migrate", guest.migrationLock == nil else { return false }
+        let phase = try db.fetchOne(
+            String.self,
+            sql: "SELECT phase FROM migrationJournal WHERE guestName = ? AND role = 'source' ORDER BY id DESC LIMIT 1",
+            arguments: [guest.name])
+        return phase == "done"
     }
 
     // MARK: - Extents in the registry
