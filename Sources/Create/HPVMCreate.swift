@@ -88,7 +88,7 @@ struct HPVMCreate: ParsableCommand {
     static let getopt = GetoptArguments(valued: ["P", "a", "c", "r", "l", "O", "e", "E", "B"], repeatable: ["a"], flags: ["V"])
 
     static func main() {
-        CommandMain.run("hpvmcreate", {
+        CommandMain.run("hpvmcreate", log: .success, {
             let arguments = try getopt.commandLine()
             if let quick = quick.read(arguments), let name = quick["-P"]?.first {
                 try create(

@@ -119,7 +119,9 @@ struct HPVMDevMgmt: ParsableCommand {
     static let getopt = GetoptArguments(valued: ["a", "d", "m", "n", "l", "S"], repeatable: ["a", "d", "m", "n"], flags: ["I", "r", "A", "v", "V"])
 
     static func main() {
-        CommandMain.run("hpvmdevmgmt", {
+        // -a, -d, -m, -n, -I and -S change the registry; -l, -r and -v read it.
+        let changes = ((try? getopt.commandLine()) ?? []).contains { ["-a", "-d", "-m", "-n", "-I", "-S"].contains($0) }
+        CommandMain.run("hpvmdevmgmt", log: changes ? .success : .never, {
             // The common shapes (-a SPEC, -l SPEC, -I, ... with -V, -v, --json) skip ArgumentParser's
             // start-up, which costs more than the registry work itself (bench/RESULTS.md, (a)).
             let arguments = try getopt.commandLine()

@@ -69,7 +69,7 @@ struct HPVMHostRDev: ParsableCommand {
 
     static func main() {
         // hpvmhostrdev exits 1 on any error, an invalid option included (hpvm-reference.md c).
-        CommandMain.run("hpvmhostrdev", invalidUTF8Status: ExitStatus.failure, {
+        CommandMain.run("hpvmhostrdev", invalidUTF8Status: ExitStatus.failure, log: .success, {
             var command = try parseAsRoot(try getopt.commandLine())
             try command.run()
         }, usageError: { error in

@@ -202,7 +202,7 @@ struct HPVMMigrate: ParsableCommand {
     static let getopt = GetoptArguments(valued: ["P", "p", "h", "N", "l", "c", "r", "m"], repeatable: ["m"], flags: ["C", "t", "D", "s", "F", "q", "v", "b", "d", "o", "H"])
 
     static func main() {
-        CommandMain.run("hpvmmigrate", {
+        CommandMain.run("hpvmmigrate", log: .successAndOperationFailures, {
             var command = try parseAsRoot(try getopt.commandLine())
             try command.run()
         }, usageError: { error in

@@ -115,7 +115,7 @@ struct HPVMModify: ParsableCommand {
     static let getopt = GetoptArguments(valued: ["P", "p", "a", "d", "m", "c", "r", "l", "O", "N", "x", "e", "E", "B"], repeatable: ["a", "d", "m", "x"], flags: ["V"])
 
     static func main() {
-        CommandMain.run("hpvmmodify", {
+        CommandMain.run("hpvmmodify", log: .success, {
             var command = try parseAsRoot(try getopt.commandLine())
             try command.run()
         }, usageError: { error in

@@ -54,7 +54,7 @@ struct HPVMRemove: ParsableCommand {
     static let getopt = GetoptArguments(valued: ["P", "p"], repeatable: [], flags: ["F", "Q", "V"])
 
     static func main() {
-        CommandMain.run("hpvmremove", {
+        CommandMain.run("hpvmremove", log: .success, {
             var command = try parseAsRoot(try getopt.commandLine())
             try command.run()
         }, usageError: { error in

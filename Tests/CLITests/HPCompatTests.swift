@@ -193,4 +193,28 @@ import Testing
         #expect(byHand.status == 1 && byHand.stderr.contains("hpvmremove -F"))
         #expect(try cli.tool("hpvmremove", "-P", "a1", "-Q", "-F").status == 0)
     }
+
+    // MARK: - Row 7: the host command log
+
+    @Test func row7CommandsThatChangeTheHostAreInCommandLog() throws {
+        let cli = try CLIHost()
+        let log = cli.root + "/var/opt/hpvm/common/command.log"
+        #expect(try cli.tool("hpvmcreate", "-P", "g1", "-c", "2").status == 0)
+        #expect(try cli.devmgmt("-ardev:/dev/rdisk/disk1").status == 0)
+        #expect(try cli.tool("hpvmmodify", "-P", "g1", "-l", "web server").status == 0)
+        let before = try String(contentsOfFile: log, encoding: .utf8)
+        // Readers and refused commands add nothing.
+        #expect(try cli.tool("hpvmstatus").status == 0)
+        #expect(try cli.devmgmt("-l", "all").status == 0)
+        #expect(try cli.tool("hpvmcreate", "-P", "g1").status == 1)
+        #expect(try cli.tool("hpvmcreate", "-P", "g2", "-P", "g3").status == 64)
+        #expect(try String(contentsOfFile: log, encoding: .utf8) == before)
+        let lines = before.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3)
+        // HP's command.log: one line per command, with when, who, what and how it ended.
+        #expect(lines[0].hasSuffix("]: hpvmcreate -P g1 -c 2: ok"))
+        #expect(lines[1].hasSuffix("]: hpvmdevmgmt -ardev:/dev/rdisk/disk1: ok"))
+        #expect(lines[2].hasSuffix("]: hpvmmodify -P g1 -l 'web server': ok"))
+        #expect(lines.allSatisfy { $0.count > 25 && $0.dropFirst(4).hasPrefix("-") && $0.contains("T") })
+    }
 }
