@@ -202,7 +202,7 @@ import Testing
         #expect(try cli.tool("hpvmcreate", "-P", "g1", "-c", "2").status == 0)
         #expect(try cli.devmgmt("-ardev:/dev/rdisk/disk1").status == 0)
         #expect(try cli.tool("hpvmmodify", "-P", "g1", "-l", "web server").status == 0)
-        let before = try String(contentsOfFile: log, encoding: .utf8)
+        let before = try #require(try? String(contentsOfFile: log, encoding: .utf8), "no \(log)")
         // Readers and refused commands add nothing.
         #expect(try cli.tool("hpvmstatus").status == 0)
         #expect(try cli.devmgmt("-l", "all").status == 0)
@@ -210,7 +210,7 @@ import Testing
         #expect(try cli.tool("hpvmcreate", "-P", "g2", "-P", "g3").status == 64)
         #expect(try String(contentsOfFile: log, encoding: .utf8) == before)
         let lines = before.split(separator: "\n").map(String.init)
-        #expect(lines.count == 3)
+        try #require(lines.count == 3, "\(lines)")
         // HP's command.log: one line per command, with when, who, what and how it ended.
         #expect(lines[0].hasSuffix("]: hpvmcreate -P g1 -c 2: ok"))
         #expect(lines[1].hasSuffix("]: hpvmdevmgmt -ardev:/dev/rdisk/disk1: ok"))
