@@ -84,7 +84,7 @@ CREATE TABLE guest (
     migrationLock TEXT,
     createdAt TEXT NOT NULL,
     updatedAt TEXT NOT NULL
-);
+, uuid TEXT, startType TEXT NOT NULL DEFAULT 'Manual' CHECK (startType IN ('Auto', 'Manual')), entitlement TEXT);
 
 CREATE TABLE guestResource (
     id INTEGER PRIMARY KEY,
@@ -99,6 +99,13 @@ CREATE TABLE guestResource (
     storageType TEXT NOT NULL,
     location TEXT NOT NULL,
     UNIQUE (guestId, position)
+);
+
+CREATE TABLE guestSetting (
+    guestId INTEGER NOT NULL REFERENCES guest(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (guestId, name)
 );
 
 CREATE TABLE hostSetting (
@@ -138,6 +145,8 @@ CREATE INDEX device_wwid ON device(wwid);
 CREATE INDEX guestResource_location ON guestResource(location);
 
 CREATE INDEX guestResource_mac ON guestResource(mac) WHERE mac IS NOT NULL;
+
+CREATE UNIQUE INDEX guest_uuid ON guest(uuid) WHERE uuid IS NOT NULL;
 
 CREATE INDEX migrationJournal_migrationId ON migrationJournal(migrationId);
 

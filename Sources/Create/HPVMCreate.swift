@@ -9,7 +9,10 @@ struct HPVMCreate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hpvmcreate",
         abstract: "Create a virtual machine (guest) with its resources.",
-        usage: "hpvmcreate -P vm-name [-a rsrc]... [-c number-vcpus] [-r amount] [-l vm-label] [-O os-type] [-V]",
+        usage: """
+            hpvmcreate -P vm-name [-a rsrc]... [-c number-vcpus] [-r amount] [-l vm-label] [-O os-type]
+                       [-e percent[:max_percent] | -E cycles[:max_cycles]] [-B auto|manual] [-V]
+            """,
         discussion: "Resources: disk|dvd:scsi|avio_stor:[bus,device,target]:disk|lv|file|null:path and network:lan|avio_lan:[bus,device,mac]:vswitch:name. See hpvmcreate(8)."
     )
 
@@ -31,11 +34,26 @@ struct HPVMCreate: ParsableCommand {
     @Option(name: .customShort("O"), help: ArgumentHelp("The guest's operating system type (hpux, linux, windows, openvms).", valueName: "os-type"))
     var osType: String?
 
+    @Option(name: .customShort("e"), help: ArgumentHelp("CPU entitlement in percent, with an optional maximum.", valueName: "percent[:max_percent]"))
+    var entitlement: String?
+
+    @Option(name: .customShort("E"), help: ArgumentHelp("CPU entitlement in MHz, with an optional maximum.", valueName: "cycles[:max_cycles]"))
+    var cycles: String?
+
+    @Option(name: .customShort("B"), help: ArgumentHelp("Start with the VM host (auto) or by hand (manual, the default).", valueName: "auto|manual"))
+    var startType: String?
+
     @Flag(name: .customShort("V"), help: "Say what was created.")
     var verbose = false
 
+    func validate() throws {
+        if entitlement != nil && cycles != nil { throw ValidationError("give either -e or -E, not both.") }
+    }
+
     func run() throws {
-        try Self.create(name: name, add: add, vcpus: vcpus, memory: memory, label: label, osType: osType, verbose: verbose)
+        try Self.create(
+            name: name, add: add, vcpus: vcpus, memory: memory, label: label, osType: osType, entitlement: entitlement,
+            cycles: cycles, startType: startType, verbose: verbose)
     }
 
     /// The command lines `main` reads without ArgumentParser.
@@ -43,13 +61,17 @@ struct HPVMCreate: ParsableCommand {
         valued: ["-P": false, "-a": true, "-c": false, "-r": false, "-l": false, "-O": false], flags: ["-V"])
 
     static func create(
-        name: String, add: [String], vcpus: String?, memory: String?, label: String?, osType: String?, verbose: Bool
+        name: String, add: [String], vcpus: String?, memory: String?, label: String?, osType: String?,
+        entitlement: String? = nil, cycles: String? = nil, startType: String? = nil, verbose: Bool
     ) throws {
         var spec = GuestSpec(name: try GuestRules.name(name))
         if let vcpus { spec.vcpus = try GuestRules.vcpus(vcpus) }
         if let memory { spec.memoryMB = try GuestRules.memory(memory) }
         if let label { spec.label = try GuestRules.label(label) }
         if let osType { spec.osType = try GuestRules.osType(osType) }
+        if let entitlement { spec.entitlement = try GuestRules.entitlement(entitlement, cycles: false) }
+        if let cycles { spec.entitlement = try GuestRules.entitlement(cycles, cycles: true) }
+        if let startType { spec.startType = try GuestRules.startType(startType) }
         spec.resources = try GuestCommand.statements(add)
         let environment = try CommandEnvironment.current(name: "hpvmcreate")
         let status = try GuestCommand.withGuests(environment) { guests -> GuestStatus? in
@@ -62,15 +84,19 @@ struct HPVMCreate: ParsableCommand {
         }
     }
 
+    /// HP-UX getopt(3C) forms (`-Pg1`), and a single-valued option given twice refused.
+    static let getopt = GetoptArguments(valued: ["P", "a", "c", "r", "l", "O", "e", "E", "B"], repeatable: ["a"], flags: ["V"])
+
     static func main() {
-        CommandMain.run("hpvmcreate", {
-            if let quick = quick.read(Array(CommandLine.arguments.dropFirst())), let name = quick["-P"]?.first {
+        CommandMain.run("hpvmcreate", log: .success, {
+            let arguments = try getopt.commandLine()
+            if let quick = quick.read(arguments), let name = quick["-P"]?.first {
                 try create(
                     name: name, add: quick["-a"] ?? [], vcpus: quick["-c"]?.first, memory: quick["-r"]?.first,
                     label: quick["-l"]?.first, osType: quick["-O"]?.first, verbose: quick["-V"] != nil)
                 return
             }
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(arguments)
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)

@@ -115,14 +115,20 @@ struct HPVMDevMgmt: ParsableCommand {
         try invocation.execute()
     }
 
+    /// HP-UX getopt(3C) forms: `-lall`, `-Vlall`, `-agdev:/dev/sdb`.
+    static let getopt = GetoptArguments(valued: ["a", "d", "m", "n", "l", "S"], repeatable: ["a", "d", "m", "n"], flags: ["I", "r", "A", "v", "V"])
+
     static func main() {
-        CommandMain.run("hpvmdevmgmt", {
+        // -a, -d, -m, -n, -I and -S change the registry; -l, -r and -v read it.
+        let changes = ((try? getopt.commandLine()) ?? []).contains { ["-a", "-d", "-m", "-n", "-I", "-S"].contains($0) }
+        CommandMain.run("hpvmdevmgmt", log: changes ? .success : .never, {
             // The common shapes (-a SPEC, -l SPEC, -I, ... with -V, -v, --json) skip ArgumentParser's
             // start-up, which costs more than the registry work itself (bench/RESULTS.md, (a)).
-            if let fast = FastArguments.parse(Array(CommandLine.arguments.dropFirst())) {
+            let arguments = try getopt.commandLine()
+            if let fast = FastArguments.parse(arguments) {
                 try fast.execute()
             } else {
-                var command = try parseAsRoot()
+                var command = try parseAsRoot(arguments)
                 try command.run()
             }
         }, usageError: { error in

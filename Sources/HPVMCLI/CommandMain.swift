@@ -16,8 +16,9 @@ extension RegistryError: MessageLines {
 public enum CommandMain {
     /// - Parameters:
     ///   - usageError: for an error of the argument parser, its message and status (0 for help).
+    ///   - log: which outcomes go to the host's command log (``CommandLog``).
     public static func run(
-        _ name: String, invalidUTF8Status: Int32 = ExitStatus.usage, _ body: () throws -> Void,
+        _ name: String, invalidUTF8Status: Int32 = ExitStatus.usage, log: CommandLog.Policy = .never, _ body: () throws -> Void,
         usageError: (any Error) -> (String, Int32)
     ) -> Never {
         if let (index, shown) = Arguments.firstInvalidUTF8() {
@@ -26,9 +27,11 @@ public enum CommandMain {
         }
         do {
             try body()
+            CommandLog.record(name, policy: log, status: ExitStatus.success, error: nil, message: nil)
             Output.exit(ExitStatus.success)
         } catch let error as any MessageLines {
             for line in error.lines { Output.error(name, line) }
+            CommandLog.record(name, policy: log, status: error.exitStatus, error: error, message: error.lines.joined(separator: " "))
             Output.exit(error.exitStatus)
         } catch {
             let (raw, status) = usageError(error)

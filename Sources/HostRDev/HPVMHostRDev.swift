@@ -64,10 +64,13 @@ struct HPVMHostRDev: ParsableCommand {
         }
     }
 
+    /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
+    static let getopt = GetoptArguments(valued: [], repeatable: [], flags: ["u", "d", "r", "E", "D", "h", "V"])
+
     static func main() {
         // hpvmhostrdev exits 1 on any error, an invalid option included (hpvm-reference.md c).
-        CommandMain.run("hpvmhostrdev", invalidUTF8Status: ExitStatus.failure, {
-            var command = try parseAsRoot()
+        CommandMain.run("hpvmhostrdev", invalidUTF8Status: ExitStatus.failure, log: .success, {
+            var command = try parseAsRoot(try getopt.commandLine())
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)

@@ -198,9 +198,12 @@ struct HPVMMigrate: ParsableCommand {
         return String(cString: buffer)
     }
 
+    /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
+    static let getopt = GetoptArguments(valued: ["P", "p", "h", "N", "l", "c", "r", "m"], repeatable: ["m"], flags: ["C", "t", "D", "s", "F", "q", "v", "b", "d", "o", "H"])
+
     static func main() {
-        CommandMain.run("hpvmmigrate", {
-            var command = try parseAsRoot()
+        CommandMain.run("hpvmmigrate", log: .successAndOperationFailures, {
+            var command = try parseAsRoot(try getopt.commandLine())
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)

@@ -11,9 +11,14 @@ struct HPVMModify: ParsableCommand {
         abstract: "Modify a virtual machine: add, delete or change resources; vCPUs, memory, label, name; status.",
         usage: """
             hpvmmodify {-P vm-name | -p vm-number} [-a rsrc]... [-d rsrc]... [-m rsrc]... [-c number-vcpus] [-r amount]
-                       [-l vm-label] [-O os-type] [-N new-vm-name] [-x keyword=value]... [-V]
+                       [-l vm-label] [-O os-type] [-N new-vm-name] [-e percent[:max_percent] | -E cycles[:max_cycles]]
+                       [-B auto|manual] [-x keyword=value]... [-V]
             """,
-        discussion: "-x takes runnable_status, modify_status, visible_status or register_status = enabled|disabled. See hpvmmodify(8)."
+        discussion: """
+            -x takes runnable_status, modify_status, visible_status or register_status = enabled|disabled,
+            online_migration = enabled|disabled, and migrate_{init,copy,io_quiesce,frozen}_phase_timeout = seconds.
+            See hpvmmodify(8).
+            """
     )
 
     @Option(name: .customShort("P"), help: ArgumentHelp("The guest's name.", valueName: "vm-name"))
@@ -46,7 +51,16 @@ struct HPVMModify: ParsableCommand {
     @Option(name: .customShort("N"), help: ArgumentHelp("A new name for the guest.", valueName: "new-vm-name"))
     var newName: String?
 
-    @Option(name: .customShort("x"), help: ArgumentHelp("{runnable|modify|visible|register}_status={enabled|disabled} (repeatable).", valueName: "keyword=value"))
+    @Option(name: .customShort("e"), help: ArgumentHelp("CPU entitlement in percent, with an optional maximum.", valueName: "percent[:max_percent]"))
+    var entitlement: String?
+
+    @Option(name: .customShort("E"), help: ArgumentHelp("CPU entitlement in MHz, with an optional maximum.", valueName: "cycles[:max_cycles]"))
+    var cycles: String?
+
+    @Option(name: .customShort("B"), help: ArgumentHelp("Start with the VM host (auto) or by hand (manual).", valueName: "auto|manual"))
+    var startType: String?
+
+    @Option(name: .customShort("x"), help: ArgumentHelp("{runnable|modify|visible|register}_status={enabled|disabled}, online_migration={enabled|disabled}, migrate_*_phase_timeout=seconds (repeatable).", valueName: "keyword=value"))
     var settings: [String] = []
 
     @Flag(name: .customShort("V"), help: "Say what changed.")
@@ -54,6 +68,7 @@ struct HPVMModify: ParsableCommand {
 
     func validate() throws {
         if (name == nil) == (number == nil) { throw ValidationError("give the guest with either -P vm-name or -p vm-number.") }
+        if entitlement != nil && cycles != nil { throw ValidationError("give either -e or -E, not both.") }
     }
 
     func run() throws {
@@ -66,17 +81,25 @@ struct HPVMModify: ParsableCommand {
         if let label { change.label = try GuestRules.label(label) }
         if let newName { change.newName = try GuestRules.name(newName) }
         if let osType { change.osType = try GuestRules.osType(osType) }
+        if let entitlement { change.entitlement = try GuestRules.entitlement(entitlement, cycles: false) }
+        if let cycles { change.entitlement = try GuestRules.entitlement(cycles, cycles: true) }
+        if let startType { change.startType = try GuestRules.startType(startType) }
         for setting in settings {
             let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count == 2, let kept = try GuestRules.setting(parts[0], parts[1]) {
+                change.settings.append(kept)
+                continue
+            }
             let keys = ["runnable_status", "modify_status", "visible_status", "register_status"]
             guard parts.count == 2, keys.contains(parts[0]), ["enabled", "disabled"].contains(parts[1]) else {
                 throw RegistryError(
-                    .badSpec, "-x '\(Display.safe(setting))': expected \(keys.joined(separator: "|"))=enabled|disabled.")
+                    .badSpec,
+                    "-x '\(Display.safe(setting))': expected \(keys.joined(separator: "|"))=enabled|disabled, online_migration=enabled|disabled or migrate_{init,copy,io_quiesce,frozen}_phase_timeout=seconds.")
             }
             change.status.append((parts[0], parts[1] == "enabled"))
         }
         guard change != GuestChange() else {
-            throw ValidationError("nothing to change: give -a, -d, -m, -c, -r, -l, -O, -N or -x.")
+            throw ValidationError("nothing to change: give -a, -d, -m, -c, -r, -l, -O, -N, -e, -E, -B or -x.")
         }
         let environment = try CommandEnvironment.current(name: "hpvmmodify")
         try GuestCommand.withGuests(environment, for: .update) { guests in
@@ -88,9 +111,12 @@ struct HPVMModify: ParsableCommand {
         }
     }
 
+    /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
+    static let getopt = GetoptArguments(valued: ["P", "p", "a", "d", "m", "c", "r", "l", "O", "N", "x", "e", "E", "B"], repeatable: ["a", "d", "m", "x"], flags: ["V"])
+
     static func main() {
-        CommandMain.run("hpvmmodify", {
-            var command = try parseAsRoot()
+        CommandMain.run("hpvmmodify", log: .success, {
+            var command = try parseAsRoot(try getopt.commandLine())
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)

@@ -90,6 +90,8 @@ public struct DeviceEntry: Sendable, Equatable {
 public enum DeviceAttribute {
     /// Optional attributes in the order `-l` prints them after SHARE.
     public static let optionalOrder = ["USAGE", "PRESERVE", "RECURSIVE", "AUTORDEV"]
+    /// Every attribute name an entry can carry: what a `-l type:NAME=VALUE` filter may name.
+    public static let known: Set<String> = ["CONFIG", "EXIST", "DEVTYPE", "SHARE", "USAGE", "PRESERVE", "RECURSIVE", "AUTORDEV", "IGNOREWWID"]
     /// Attributes the system computes and nobody sets.
     public static let computed: Set<String> = ["CONFIG", "EXIST", "DEVTYPE"]
     /// Every attribute a user may set with `-a …:attr:` or `-m`.
@@ -102,16 +104,18 @@ public enum DeviceAttribute {
 
     /// Checks that `name=value` may be set on an entry of this type and kind.
     ///
-    /// - Throws: ``RegistryError/Code-swift.struct/badAttribute`` naming the rule that refuses it.
+    /// - Throws: ``RegistryError/Code-swift.struct/badAttribute`` (a usage error) for an unknown
+    ///   name, a bad value or IGNOREWWID written with `attr:`; ``RegistryError/Code-swift.struct/notAllowed``
+    ///   (a refusal) naming the rule that refuses a well-formed setting.
     public static func validate(name: String, value: String?, type: EntryType, kind: DeviceKind, entry: String)
         throws(RegistryError)
     {
         if computed.contains(name) {
-            throw RegistryError(.badAttribute, "\(name) is computed by hpvmdevmgmt and cannot be set or removed.")
+            throw RegistryError(.notAllowed, "\(name) is computed by hpvmdevmgmt and cannot be set or removed.")
         }
         if name == "AUTORDEV" {
             throw RegistryError(
-                .badAttribute, "AUTORDEV is managed by hpvmhostrdev only; do not add, change or remove it by hand.")
+                .notAllowed, "AUTORDEV is managed by hpvmhostrdev only; do not add, change or remove it by hand.")
         }
         if name == "IGNOREWWID" {
             throw RegistryError(
@@ -132,22 +136,22 @@ public enum DeviceAttribute {
         case "USAGE":
             guard type == .gdev, kind == .file else {
                 throw RegistryError(
-                    .badAttribute,
+                    .notAllowed,
                     "USAGE is valid only on gdev entries for files; \(Display.safe(entry)) is \(type.rawValue) \(kind.rawValue).")
             }
         case "PRESERVE":
             guard type == .gdev else {
-                throw RegistryError(.badAttribute, "PRESERVE is valid only on gdev entries, not \(type.rawValue).")
+                throw RegistryError(.notAllowed, "PRESERVE is valid only on gdev entries, not \(type.rawValue).")
             }
         case "RECURSIVE":
             guard type == .rdev, kind == .directory else {
                 throw RegistryError(
-                    .badAttribute,
+                    .notAllowed,
                     "RECURSIVE is valid only on rdev entries for directories; \(Display.safe(entry)) is \(type.rawValue) \(kind.rawValue).")
             }
         case "SHARE":
             if type == .rdev && value == "YES" {
-                throw RegistryError(.badAttribute, "a restricted (rdev) entry cannot be shared with guests.")
+                throw RegistryError(.notAllowed, "a restricted (rdev) entry cannot be shared with guests.")
             }
         default:
             break

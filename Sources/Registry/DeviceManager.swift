@@ -86,7 +86,19 @@ public struct DeviceManager: Sendable {
                 name: attribute.name, value: attribute.value, type: type, kind: identity.kind, entry: name)
         }
         var outcome = Outcome()
+        // An rdev takes the place of the unused gdev entries of its storage (StorageRules).
+        for entry in try rules.restrictionTakesOver(claim, type: type, db) {
+            try DeviceTable.delete(db, id: entry.id)
+            try AuditLog.append(
+                db, audit, action: "delete", object: entry.name,
+                change: #"{"type":"gdev","names":\#(json(entry.names)),"wwid":\#(json(entry.wwid?.description)),"by":"restrict"}"#)
+            outcome.notes.append(
+                "unused gdev entry \(Display.safe(entry.name)) is the same storage; it becomes the restriction.")
+        }
         if let existing = try DeviceTable.entry(named: name, db) {
+            if existing.type == .gdev && type != .gdev {
+                try checkAdd(type, claim: claim, attribute: attribute, db)  // names the guest that uses it
+            }
             throw RegistryError(
                 .duplicate, "\(Display.safe(name)) is already in the registry as \(existing.type.rawValue) entry \(Display.safe(existing.name)).")
         }

@@ -149,6 +149,11 @@ public enum DeviceOperation: Sendable, Equatable {
                 guard s.name.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
                     throw fail("bad attribute name '\(Display.safe(s.name))'")
                 }
+                guard DeviceAttribute.known.contains(s.name) else {
+                    throw RegistryError(
+                        .badAttribute,
+                        "\(shown): unknown attribute '\(Display.safe(s.name))' (known: \(DeviceAttribute.known.sorted().joined(separator: ", "))).")
+                }
                 return .list(ListQuery(type: t, filter: .attribute(s)))
             }
             return .list(ListQuery(type: t, filter: .entry(try name(fields[1]))))

@@ -15,6 +15,12 @@ public struct Guest: Sendable, Equatable {
     public let visible: Bool
     public let statusSetBy: String?
     public let migrationLock: String?
+    /// The guest's UUID (nil only in a registry older than migration 0005, read without writing).
+    public var uuid: String? = nil
+    /// HP's boot attribute: `Auto` (started when the host starts) or `Manual`.
+    public var startType: String = "Manual"
+    /// The CPU entitlement as given to `-e`/`-E` (`50%`, `50%:80%`, `1200MHz`), or nil for none.
+    public var entitlement: String? = nil
 
     /// `Off`, or `Off (NR)` when the guest is Not Runnable (guests are defined, not run, here).
     public var state: String { runnable ? "Off" : "Off (NR)" }
@@ -46,6 +52,10 @@ public struct GuestSpec: Sendable, Equatable {
     public var memoryMB: Int = 2048
     public var label: String?
     public var osType: String?
+    /// `Auto` or `Manual` (`-B`).
+    public var startType: String?
+    /// `-e`/`-E`, as ``GuestRules/entitlement(_:cycles:)`` returns it.
+    public var entitlement: String?
     public var resources: [ResourceStatement] = []
 
     public init(name: String) { self.name = name }
@@ -61,21 +71,30 @@ public struct GuestChange: Sendable, Equatable {
     public var label: String?
     public var osType: String?
     public var newName: String?
+    /// `Auto` or `Manual` (`-B`).
+    public var startType: String?
+    /// `-e`/`-E`, as ``GuestRules/entitlement(_:cycles:)`` returns it.
+    public var entitlement: String?
     /// `-x` settings: runnable_status, modify_status, visible_status or register_status.
     public var status: [(String, Bool)] = []
+    /// `-x` settings kept as they are given (``GuestRules/setting(_:)``): online_migration and the
+    /// migration phase timeouts.
+    public var settings: [(String, String)] = []
 
     public init() {}
 
     public static func == (lhs: GuestChange, rhs: GuestChange) -> Bool {
         lhs.add == rhs.add && lhs.delete == rhs.delete && lhs.modify == rhs.modify && lhs.vcpus == rhs.vcpus
             && lhs.memoryMB == rhs.memoryMB && lhs.label == rhs.label && lhs.newName == rhs.newName && lhs.osType == rhs.osType
+            && lhs.startType == rhs.startType && lhs.entitlement == rhs.entitlement
             && lhs.status.map(\.0) == rhs.status.map(\.0) && lhs.status.map(\.1) == rhs.status.map(\.1)
+            && lhs.settings.map(\.0) == rhs.settings.map(\.0) && lhs.settings.map(\.1) == rhs.settings.map(\.1)
     }
 
     /// Whether the change only re-enables modification, the one change a Not Modify guest accepts.
     var onlyReenables: Bool {
         add.isEmpty && delete.isEmpty && modify.isEmpty && vcpus == nil && memoryMB == nil && label == nil
-            && osType == nil && newName == nil && !status.isEmpty
+            && osType == nil && newName == nil && startType == nil && entitlement == nil && settings.isEmpty && !status.isEmpty
             && status.allSatisfy { ($0.0 == "modify_status" || $0.0 == "register_status") && $0.1 }
     }
 }
@@ -114,6 +133,61 @@ public enum GuestRules {
         guard (1...16).contains(raw.count), raw.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSetLite.isAlnum($0) || $0 == "_") })
         else { throw RegistryError(.badName, "OS type '\(Display.safe(raw))' must be 1-16 letters, digits or '_'.") }
         return raw.uppercased()
+    }
+
+    /// HP's boot attribute (`-B`): `auto` or `manual`, in any case; stored as `Auto` or `Manual`.
+    public static func startType(_ raw: String) throws(RegistryError) -> String {
+        switch raw.lowercased() {
+        case "auto": return "Auto"
+        case "manual": return "Manual"
+        default: throw RegistryError(.badSpec, "-B '\(Display.safe(raw))': expected auto or manual.")
+        }
+    }
+
+    /// CPU entitlement: `-e percent[:max_percent]` (1–100) or `-E cycles[:max_cycles]` (MHz,
+    /// 1–1000000), the maximum not below the minimum. Stored as `50%`, `50%:80%`, `1200MHz`.
+    public static func entitlement(_ raw: String, cycles: Bool) throws(RegistryError) -> String {
+        let option = cycles ? "-E" : "-e"
+        let unit = cycles ? "MHz" : "%"
+        let limit = cycles ? 1_000_000 : 100
+        let parts = raw.split(separator: ":", omittingEmptySubsequences: false)
+        let values = parts.map { part in
+            part.count <= 7 && part.allSatisfy({ $0.isASCII && $0.isNumber }) ? Int(part) : nil
+        }
+        guard (1...2).contains(parts.count), values.allSatisfy({ $0.map { (1...limit).contains($0) } ?? false }),
+            values.count == 1 || values[1]! >= values[0]!
+        else {
+            throw RegistryError(
+                .badSpec,
+                "\(option) '\(Display.safe(raw))': expected \(cycles ? "cycles[:max_cycles] in MHz" : "percent[:max_percent]"), whole numbers from 1 to \(limit), the maximum not below the minimum.")
+        }
+        return values.map { "\($0!)\(unit)" }.joined(separator: ":")
+    }
+
+    /// The `-x` keywords stored as they are given (the status switches are handled apart), with
+    /// what each takes: `online_migration` and the online migration's phase timeouts (seconds;
+    /// 0 is no limit).
+    public static let keptSettings: [String: String] = [
+        "online_migration": "enabled|disabled",
+        "migrate_init_phase_timeout": "seconds",
+        "migrate_copy_phase_timeout": "seconds",
+        "migrate_io_quiesce_phase_timeout": "seconds",
+        "migrate_frozen_phase_timeout": "seconds",
+    ]
+
+    /// One kept `-x keyword=value`, checked; nil when the keyword is not one of ``keptSettings``.
+    public static func setting(_ key: String, _ value: String) throws(RegistryError) -> (String, String)? {
+        guard let kind = keptSettings[key] else { return nil }
+        if kind == "seconds" {
+            guard value.count <= 7, !value.isEmpty, value.allSatisfy({ $0.isASCII && $0.isNumber }), let seconds = Int(value) else {
+                throw RegistryError(.badSpec, "-x \(key)='\(Display.safe(value))': expected a whole number of seconds (0 for no limit).")
+            }
+            return (key, String(seconds))
+        }
+        guard value == "enabled" || value == "disabled" else {
+            throw RegistryError(.badSpec, "-x \(key)='\(Display.safe(value))': expected enabled or disabled.")
+        }
+        return (key, value)
     }
 
     /// Virtual CPUs: 1–128.
@@ -169,13 +243,14 @@ public struct GuestRegistry: Sendable {
             let number = try Self.freeVMNumber(db)
             let now = audit.now()
             try db.run(sql: """
-                    INSERT INTO guest (name, vmNumber, label, osType, vcpus, memoryMB, createdAt, updatedAt)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO guest (name, vmNumber, label, osType, vcpus, memoryMB, uuid, startType, entitlement, createdAt, updatedAt)
+                    VALUES (?, ?, ?, ?, ?, ?, \(M0005AddGuestHPSettings.uuidExpression), ?, ?, ?, ?)
                     """,
-                arguments: [name, number, spec.label, spec.osType, spec.vcpus, spec.memoryMB, now, now])
+                arguments: [name, number, spec.label, spec.osType, spec.vcpus, spec.memoryMB, spec.startType ?? "Manual",
+                            spec.entitlement, now, now])
             try AuditLog.append(
                 db, audit, action: "create-guest", object: name,
-                change: #"{"vmNumber":\#(number),"vcpus":\#(spec.vcpus),"memoryMB":\#(spec.memoryMB),"label":\#(json(spec.label)),"osType":\#(json(spec.osType))}"#)
+                change: #"{"vmNumber":\#(number),"vcpus":\#(spec.vcpus),"memoryMB":\#(spec.memoryMB),"label":\#(json(spec.label)),"osType":\#(json(spec.osType)),"startType":\#(json(spec.startType)),"entitlement":\#(json(spec.entitlement))}"#)
             var guest = try guest(named: name, db)!
             for statement in spec.resources {
                 try attach(statement, to: &guest, db)
@@ -252,6 +327,12 @@ public struct GuestRegistry: Sendable {
             if let memory = change.memoryMB { sets.append("memoryMB = ?"); arguments += [memory] }
             if let label = change.label { sets.append("label = ?"); arguments += [label] }
             if let osType = change.osType { sets.append("osType = ?"); arguments += [osType] }
+            if let startType = change.startType { sets.append("startType = ?"); arguments += [startType] }
+            if let entitlement = change.entitlement { sets.append("entitlement = ?"); arguments += [entitlement] }
+            for (key, value) in change.settings {
+                try db.run(sql: "INSERT OR REPLACE INTO guestSetting (guestId, name, value) VALUES (?, ?, ?)", arguments: [guest.id, key, value])
+                try AuditLog.append(db, audit, action: "setting", object: name, change: #"{\#(json(key)):\#(json(value))}"#)
+            }
             if let newName = change.newName {
                 if newName != name, try DeviceTable.guestExists(db, newName) {
                     throw RegistryError(.duplicate, "cannot rename \(name) to \(newName): a guest of that name exists.")
@@ -265,7 +346,7 @@ public struct GuestRegistry: Sendable {
                     arguments: arguments + [now, guest.id])
                 try AuditLog.append(
                     db, audit, action: "modify-guest", object: name,
-                    change: #"{"vcpus":\#(change.vcpus.map(String.init) ?? "null"),"memoryMB":\#(change.memoryMB.map(String.init) ?? "null"),"label":\#(json(change.label)),"name":\#(json(change.newName))}"#)
+                    change: #"{"vcpus":\#(change.vcpus.map(String.init) ?? "null"),"memoryMB":\#(change.memoryMB.map(String.init) ?? "null"),"label":\#(json(change.label)),"name":\#(json(change.newName)),"startType":\#(json(change.startType)),"entitlement":\#(json(change.entitlement))}"#)
             }
         }
     }
@@ -280,7 +361,10 @@ public struct GuestRegistry: Sendable {
             guard let guest = try guest(named: name, db) else {
                 throw RegistryError(.notFound, "no guest named \(Display.safe(name)).")
             }
-            if let refusal = StorageRules.guardRefusal(guest, removing: true, force: force) { throw refusal }
+            let migratedAway = try StorageRules.migratedAway(guest, db)
+            if let refusal = StorageRules.guardRefusal(guest, removing: true, force: force, migratedAway: migratedAway) {
+                throw refusal
+            }
             for row in try resourceRows(guest.id, db) {
                 try detach(row: row.id, location: row.location, guest: guest, db)
             }
@@ -338,6 +422,22 @@ public struct GuestRegistry: Sendable {
         }
     }
 
+    /// The guest's `-x keyword=value` settings (online_migration, the phase timeouts), by keyword.
+    /// A registry older than migration 0005 has none.
+    public func settings(of name: String) throws(RegistryError) -> [String: String] {
+        try store.read { db in
+            guard try db.tableExists("guestSetting") else { return [:] }
+            var result: [String: String] = [:]
+            for row in try db.rows(
+                sql: "SELECT s.name, s.value FROM guestSetting s JOIN guest g ON g.id = s.guestId WHERE g.name = ?",
+                arguments: [name])
+            {
+                result[row["name"]] = row["value"]
+            }
+            return result
+        }
+    }
+
     /// The guest's resources, in order.
     public func resources(of name: String) throws(RegistryError) -> [ResourceStatement] {
         try status(name).first?.resources ?? []
@@ -381,7 +481,8 @@ public struct GuestRegistry: Sendable {
         Guest(
             id: row["id"], name: row["name"], vmNumber: row["vmNumber"], label: row["label"], osType: row["osType"],
             vcpus: row["vcpus"], memoryMB: row["memoryMB"], runnable: row["runnable"], modifiable: row["modifiable"],
-            visible: row["visible"], statusSetBy: row["statusSetBy"], migrationLock: row["migrationLock"])
+            visible: row["visible"], statusSetBy: row["statusSetBy"], migrationLock: row["migrationLock"],
+            uuid: row["uuid"], startType: row["startType"] ?? "Manual", entitlement: row["entitlement"])
     }
 
     static func statement(_ row: Row) -> ResourceStatement {
@@ -401,15 +502,19 @@ public struct GuestRegistry: Sendable {
         -> ResourceRow
     {
         let rows = try resourceRows(guest.id, db)
-        let match = rows.first { row in
-            let s = row.statement
+        func matches(_ s: ResourceStatement, sameLocation: (String) -> Bool) -> Bool {
             guard s.deviceType == statement.deviceType else { return false }
             if statement.hasAddress {
                 let same = s.bus == statement.bus && s.device == statement.device
                     && (statement.deviceType == .network || s.target == statement.target)
-                return byAddressOnly ? same : same && s.location == statement.location
+                return byAddressOnly ? same : same && sameLocation(s.location)
             }
-            return s.location == statement.location && s.adapter == statement.adapter
+            return sameLocation(s.location) && s.adapter == statement.adapter
+        }
+        // The spelling first; then, for storage, the same device or file by another name (StorageRules).
+        var match = rows.first { matches($0.statement) { $0 == statement.location } }
+        if match == nil, statement.deviceType != .network, !byAddressOnly {
+            match = rows.first { matches($0.statement) { rules.sameStorage(statement.location, $0) } }
         }
         guard let match else {
             throw RegistryError(.notFound, "guest \(guest.name) has no resource \(Display.safe(statement.description)).")

@@ -4,7 +4,7 @@ public struct RegistryError: Error, CustomStringConvertible, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Sendable {
             case badSpec, badName, badAttribute, badSize
-            case notFound, duplicate, restricted, inUse, hasDependents, notModifiable, conflict
+            case notFound, duplicate, restricted, inUse, hasDependents, notModifiable, conflict, notAllowed
             case notARegistry, newerRegistry, readOnly, busy, io, database, tampered
         }
         private let base: Base
@@ -32,6 +32,9 @@ public struct RegistryError: Error, CustomStringConvertible, Sendable {
         public static let notModifiable = Code(.notModifiable)
         /// Another rule is in the way.
         public static let conflict = Code(.conflict)
+        /// A well-formed attribute change a rule refuses: not allowed on this entry's type or kind,
+        /// computed, or kept by another command (a refusal, exit 1, not a usage error).
+        public static let notAllowed = Code(.notAllowed)
         /// The file at the registry path is not an SQLite database, or another program's.
         public static let notARegistry = Code(.notARegistry)
         /// The registry was written by a newer hpvm: its schema has a migration this build does not know.

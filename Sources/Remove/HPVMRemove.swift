@@ -50,9 +50,12 @@ struct HPVMRemove: ParsableCommand {
         if verbose { Output.write("removed guest \(removed)\n") }
     }
 
+    /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
+    static let getopt = GetoptArguments(valued: ["P", "p"], repeatable: [], flags: ["F", "Q", "V"])
+
     static func main() {
-        CommandMain.run("hpvmremove", {
-            var command = try parseAsRoot()
+        CommandMain.run("hpvmremove", log: .success, {
+            var command = try parseAsRoot(try getopt.commandLine())
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)

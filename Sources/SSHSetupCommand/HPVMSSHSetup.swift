@@ -126,9 +126,12 @@ struct HPVMSSHSetup: ParsableCommand {
         return try SetupInput.checkPath(path, option: "--bootstrap-identity", directory: directory())
     }
 
+    /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
+    static let getopt = GetoptArguments(valued: ["i"], repeatable: [], flags: ["r", "y", "f"])
+
     static func main() {
         CommandMain.run("hpvmsshsetup", {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(try getopt.commandLine())
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)

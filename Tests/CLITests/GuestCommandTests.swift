@@ -103,7 +103,7 @@ extension CLIHost {
         #expect(try cli.devmgmt("-m", "gdev:/dev/rdisk/disk2:attr:SHARE=YES").status == 0)
         let statements = try cli.tool("hpvmstatus", "-P", "g1", "-d").lines
         let fields = try #require(try cli.tool("hpvmstatus", "-M").lines.first).split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        #expect(fields.count == 13 && fields[10] == "Off" && fields[11] == "Manual")
+        #expect(fields.count == 21 && fields[10] == "Off" && fields[11] == "Manual")
         // MACs are unique on a host, so the copy gets the networks without them
         let copy = statements.map { $0.hasPrefix("network:") ? $0.replacingOccurrences(of: #",0x[0-9A-F]{12}"#, with: "", options: .regularExpression) : $0 }
         var arguments = ["-P", "g2", "-c", fields[6], "-r", fields[7] + "M", "-O", fields[2], "-l", fields[12]]

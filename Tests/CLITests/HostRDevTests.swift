@@ -52,7 +52,7 @@ import Testing
         #expect(try cli.run("hpvmhostrdev", ["-d"]).status == 0)
         #expect(try cli.devmgmt("-l", "rdev").lines == ["/dev/vda:CONFIG=rdev,EXIST=YES,DEVTYPE=DISK,SHARE=NO::"])
         // and hpvmdevmgmt refuses to set AUTORDEV by hand
-        #expect(try cli.devmgmt("-m", "rdev:/dev/vda:attr:AUTORDEV=YES").status == 64)
+        #expect(try cli.devmgmt("-m", "rdev:/dev/vda:attr:AUTORDEV=YES").status == 1)
     }
 
     @Test func enableDisableAndUsage() throws {

@@ -3,7 +3,10 @@ internal import GRDB
 /// The registry's schema history: one registered migration per file in this folder.
 enum RegistryMigrator {
     /// Every migration's identifier, oldest first.
-    static let identifiers = [M0001CreateRegistry.identifier, M0002AddLookupIndexes.identifier, M0003AddDeviceExtents.identifier]
+    static let identifiers = [
+        M0001CreateRegistry.identifier, M0002AddLookupIndexes.identifier, M0003AddDeviceExtents.identifier,
+        M0005AddGuestHPSettings.identifier,
+    ]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -15,6 +18,10 @@ enum RegistryMigrator {
         }
         migrator.registerMigration(M0003AddDeviceExtents.identifier) { db in
             try db.execute(sql: M0003AddDeviceExtents.sql)
+        }
+        // M0004 is another branch's (hpvmaudit); this one is registered after every other.
+        migrator.registerMigration(M0005AddGuestHPSettings.identifier) { db in
+            try db.execute(sql: M0005AddGuestHPSettings.sql)
         }
         return migrator
     }

@@ -44,6 +44,17 @@ struct StorageRules {
         return Claim(identity: identity, extents: inventory.extents(of: identity, mounts: mounts))
     }
 
+    /// Whether two paths name the same storage: one LUN by any of its paths (its WWID), one file
+    /// by any link to it. A guest's resource is found by what it is, not by how it is spelled, so
+    /// `hpvmmodify -d disk:…:/dev/sdf` finds the guest's `/dev/rdisk/disk5` when both are one LUN.
+    func sameStorage(_ a: String, _ b: String) -> Bool {
+        if a == b { return true }
+        let first = inventory.identify(a)
+        guard first.exists else { return false }
+        let second = inventory.identify(b)
+        return second.exists && first.kind == second.kind && first.key() == second.key()
+    }
+
     /// The claim of an identity already found.
     func claim(_ identity: StorageIdentity) -> Claim {
         Claim(identity: identity, extents: inventory.extents(of: identity, mounts: mounts))
@@ -417,6 +428,20 @@ struct StorageRules {
         return nil
     }
 
+    /// The gdev entries a new rdev entry takes the place of: every gdev entry whose storage the
+    /// claim meets, when none of them has a dependent. HP's advice after `hpvmmigrate -D` is to
+    /// "restrict them with `hpvmdevmgmt -a rdev:`" — the devices a removed guest left behind are
+    /// still gdev entries (PRESERVE=YES, or registered by hand), and restricting one turns it into
+    /// the restriction rather than asking for a delete first. A used entry is never taken over:
+    /// ``hostClaimRefusal(_:type:action:_:)`` refuses the claim, naming the guest.
+    func restrictionTakesOver(_ claim: Claim, type: EntryType, _ db: Database) throws -> [DeviceEntry] {
+        guard type == .rdev else { return [] }
+        let met = try meeting(claim, db).filter { $0.0.type == .gdev && $0.1 != .underEntryFile }
+        guard met.allSatisfy({ $0.0.dependents.isEmpty }) else { return [] }
+        var seen: Set<Int64> = []
+        return met.map(\.0).filter { seen.insert($0.id).inserted }
+    }
+
     /// Used gdev entries that a recursive restriction of `folder` would cover.
     func guestUse(under folder: String, mode: String, _ db: Database) throws -> [DeviceEntry] {
         try DeviceTable.entries(db, where: "d.type = 'gdev' AND d.id IN (SELECT deviceId FROM dependent)").filter { entry in
@@ -469,15 +494,19 @@ struct StorageRules {
     /// A guest that a migration holds, or that is Not Modify, refuses changes; `-x
     /// modify_status=enabled` (or `register_status=enabled`) is the one change a Not Modify guest
     /// takes, and `hpvmremove -F` removes one.
-    static func guardRefusal(_ guest: Guest, removing: Bool = false, onlyReenables: Bool = false, force: Bool = false)
-        -> RegistryError?
-    {
+    ///
+    /// - Parameter migratedAway: the guest is the source copy of a finished migration
+    ///   (``migratedAway(_:_:)``): HP's procedure removes it with a plain `hpvmremove` once it will
+    ///   not come back, so removing it needs no `-F`.
+    static func guardRefusal(
+        _ guest: Guest, removing: Bool = false, onlyReenables: Bool = false, force: Bool = false, migratedAway: Bool = false
+    ) -> RegistryError? {
         if let lock = guest.migrationLock {
             return RegistryError(
                 .notModifiable,
                 "guest \(guest.name) is being migrated (\(Display.safe(lock))); \(removing ? "remove it" : "try again") when hpvmmigrate is done.")
         }
-        guard !guest.modifiable && !onlyReenables && !force else { return nil }
+        guard !guest.modifiable && !onlyReenables && !force && !(removing && migratedAway) else { return nil }
         if removing {
             return RegistryError(
                 .notModifiable,
@@ -486,6 +515,18 @@ struct StorageRules {
         return RegistryError(
             .notModifiable,
             "guest \(guest.name) is Not Modify; the only change it accepts is -x modify_status=enabled (or register_status=enabled).")
+    }
+
+    /// Whether the guest is the source copy of a migration that finished: Not Runnable by the
+    /// migration's own hand, and its last source journal row is `done`. A migration that stopped
+    /// after the point of no return (the copy may still be the one to keep) does not count.
+    static func migratedAway(_ guest: Guest, _ db: Database) throws -> Bool {
+        guard !guest.runnable, guest.statusSetBy == "Migrate", guest.migrationLock == nil else { return false }
+        let phase = try db.fetchOne(
+            String.self,
+            sql: "SELECT phase FROM migrationJournal WHERE guestName = ? AND role = 'source' ORDER BY id DESC LIMIT 1",
+            arguments: [guest.name])
+        return phase == "done"
     }
 
     // MARK: - Extents in the registry
