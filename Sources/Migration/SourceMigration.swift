@@ -84,9 +84,13 @@ public struct SourceMigration {
             guard let line = try link.receive() else {
                 throw MigrationError(.protocolError, ["Target VM Host error - the target closed the connection during '\(request.type)'."], phase: request.type)
             }
-            guard let reply = JSONLine.decode(MigrationReply.self, line) else {
+            let reply: MigrationReply
+            do {
+                reply = try ProtocolDecoder.reply(line, to: RequestType(rawValue: request.type) ?? .bye)
+            } catch {
                 throw MigrationError(
-                    .protocolError, ["Target VM Host error - the target answered something that is not hpvmmigrate's protocol: \(String(line.prefix(80)))"], phase: request.type)
+                    .protocolError, ["Target VM Host error - the target answered something that is not hpvmmigrate's protocol: \(error.reason)."],
+                    phase: request.type)
             }
             if reply.type == "error" {
                 throw MigrationError(.target, ["Target VM Host error - \(reply.message ?? "unknown error")."], phase: request.type)
@@ -128,6 +132,16 @@ public struct SourceMigration {
             rollBack("check failed")
             throw error
         }
+        // Every resource has its statement on the target, or nothing goes ahead: a map that leaves
+        // one out would skip its copy.
+        guard report.map?.count == resources.count else {
+            rollBack("protocol")
+            _ = try? exchange(MigrationRequest(type: "bye"))
+            throw MigrationError(
+                .protocolError,
+                ["Target VM Host error - the target answered something that is not hpvmmigrate's protocol: a map of \(report.map?.count ?? 0) devices for \(resources.count)."],
+                phase: "check")
+        }
         var outcome = MigrationOutcome(report: report)
         let errors = report.errors ?? []
         if options.checkOnly {
@@ -143,10 +157,13 @@ public struct SourceMigration {
         failpoints.hit("source-after-check")
         // Phase 3: data copies (-m ... -C), over the same channel.
         for (index, copy) in package.copies.enumerated() where copy {
-            guard let source = try? ResourceStatement.parse(resources[index].statement),
-                let target = (report.map?[safe: index]).flatMap({ try? ResourceStatement.parse($0) })
-            else { continue }
-            do {
+            do throws(MigrationError) {
+                guard let source = try? ResourceStatement.parse(resources[index].statement),
+                    let target = (report.map?[safe: index]).flatMap({ try? ResourceStatement.parse($0) })
+                else {
+                    throw MigrationError(
+                        .protocolError, ["Target VM Host error - the target's map has no statement for device \(index + 1), which -C copies."], phase: "copy")
+                }
                 try BackingCopy.send(
                     realPath: guests.root.real(source.location), shownPath: source.location, targetPath: target.location,
                     migrationID: id, link: link, exchange: exchange, progress: options.progress)
@@ -159,8 +176,8 @@ public struct SourceMigration {
         }
         // Phase 4: the target prepares.
         do throws(MigrationError) {
-            let prepared = try exchange(MigrationRequest(type: "prepare", migrationID: id, sourceHost: sourceHost, guest: package))
-            guard prepared.type == "prepared" else { throw MigrationError(.protocolError, ["Target VM Host error - unexpected answer \(prepared.type)."]) }
+            // exchange accepts only `prepared` (or `error`) in answer to `prepare`.
+            _ = try exchange(MigrationRequest(type: "prepare", migrationID: id, sourceHost: sourceHost, guest: package))
         } catch {
             let told = (try? exchange(MigrationRequest(type: "abort", migrationID: id, sourceHost: sourceHost, guest: package)))?.type == "aborted"
             rollBack("prepare failed", targetDone: told)
@@ -178,6 +195,7 @@ public struct SourceMigration {
         failpoints.hit("source-after-disable")
         // Phase 6: the target makes its copy runnable.
         do {
+            // Only `committed` counts: exchange refuses any other answer.
             _ = try exchange(MigrationRequest(type: "commit", migrationID: id, sourceHost: sourceHost, guest: package))
         } catch {
             throw MigrationError(
@@ -256,7 +274,8 @@ public struct SourceMigration {
                 } else {
                     _ = try? link.send(JSONLine.encode(MigrationRequest(type: type, migrationID: id, sourceHost: sourceHost, guest: package)))
                 }
-                return ((try? link.receive()) ?? nil).flatMap { JSONLine.decode(MigrationReply.self, $0) }
+                guard let line = (try? link.receive()) ?? nil, let request = RequestType(rawValue: type) else { return nil }
+                return try? ProtocolDecoder.reply(line, to: request)
             }
             let greeted = ask("hello")?.version == MigrationProtocol.version
             let targetPhase = greeted ? ask("status")?.phase : nil

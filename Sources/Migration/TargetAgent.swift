@@ -34,8 +34,11 @@ public struct TargetAgent {
         // The arriving guest's name, from the last check: each copy's destination is claimed for it.
         var arriving = ""
         while let line = input.readLine() {
-            guard line.utf8.count <= 16 << 20, let request = JSONLine.decode(MigrationRequest.self, line) else {
-                writeLine(JSONLine.encode(errorReply("the request is not hpvmmigrate protocol JSON")))
+            let request: MigrationRequest
+            do {
+                request = try ProtocolDecoder.request(line)
+            } catch {
+                writeLine(JSONLine.encode(errorReply("the request is not hpvmmigrate's protocol: \(error.reason)")))
                 return
             }
             if request.type == "hello" {
@@ -72,7 +75,7 @@ public struct TargetAgent {
                 // The claim made the file: write it where the root resolves it, never through a symlink.
                 let destination = inventory.identify(path)
                 let reply = BackingCopy.receive(realPath: inventory.root.real(destination.resolvedPath), size: size, input: input) {
-                    input.readLine().flatMap { JSONLine.decode(MigrationRequest.self, $0) }
+                    input.readLine().flatMap { try? ProtocolDecoder.request($0) }
                 }
                 writeLine(JSONLine.encode(reply))
                 if reply.type == "error" { return }
