@@ -223,18 +223,22 @@ public protocol ByteSource: AnyObject {
     func readBytes(_ count: Int) -> [UInt8]?
 }
 
-/// Standard input, buffered, for the target half.
+/// Standard input, buffered, for the target half: lines in linear time (each byte scanned once),
+/// at most `ProtocolDecoder.lineLimit` bytes each.
 public final class StandardInput: ByteSource {
     private var buffer: [UInt8] = []
     private var start = 0
+    /// `buffer[start..<scanned]` holds no newline.
+    private var scanned = 0
 
     public init() {}
 
     private var chunk = [UInt8](repeating: 0, count: 1 << 20)
 
     private func fill() -> Bool {
-        if start > 0 {
+        if start > 0 && start >= buffer.count / 2 {
             buffer.removeFirst(start)
+            scanned -= start
             start = 0
         }
         let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
@@ -243,18 +247,29 @@ public final class StandardInput: ByteSource {
         return true
     }
 
+    /// The next line; a line over the limit comes back cut to one byte more than the limit (which
+    /// the decoder refuses), and nothing after it is read.
     public func readLine() -> String? {
+        scanned = max(scanned, start)
         while true {
-            if let newline = buffer[start...].firstIndex(of: 10) {
+            if let newline = buffer[scanned...].firstIndex(of: 10) {
                 let line = String(decoding: buffer[start..<newline], as: UTF8.self)
                 start = newline + 1
+                scanned = start
                 return line
             }
-            if buffer.count - start > 16 << 20 { return nil }
+            scanned = buffer.count
+            if buffer.count - start > ProtocolDecoder.lineLimit {
+                let line = String(decoding: buffer[start..<(start + ProtocolDecoder.lineLimit + 1)], as: UTF8.self)
+                start = buffer.count
+                scanned = start
+                return line
+            }
             if !fill() {
                 guard start < buffer.count else { return nil }
                 let line = String(decoding: buffer[start...], as: UTF8.self)
                 start = buffer.count
+                scanned = start
                 return line
             }
         }
@@ -266,6 +281,7 @@ public final class StandardInput: ByteSource {
         }
         let bytes = Array(buffer[start..<(start + count)])
         start += count
+        scanned = max(scanned, start)
         return bytes
     }
 }

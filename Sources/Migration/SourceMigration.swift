@@ -71,6 +71,20 @@ public struct SourceMigration {
                 try? guests.abortSource(name, migrationID: id, peer: options.host, reason: reason, targetDone: targetDone)
             }
         }
+        /// Rolls back and says where each host stands, for a failure of the link or the protocol.
+        func failed(_ error: MigrationError, _ reason: String, targetDone: Bool = true, target: String? = nil) -> MigrationError {
+            rollBack(reason, targetDone: targetDone)
+            guard !options.checkOnly, error.code == .ssh || error.code == .protocolError else { return error }
+            return MigrationError(
+                error.code,
+                error.lines + ["Guest \(name) stays runnable on this host (the migration was rolled back); \(target ?? "nothing changed on \(options.host).")"],
+                phase: error.phase, cause: error.cause)
+        }
+        func targetState(_ told: Bool, copies: Bool) -> String {
+            if told { return copies ? "\(options.host) released what it claimed for the copies." : "\(options.host) dropped its Not Runnable copy." }
+            return (copies ? "\(options.host) may keep its claims on the copies' destinations" : "\(options.host) may hold a Not Runnable copy (it never becomes runnable)")
+                + " until hpvmmigrate --recover -P \(name) reaches it."
+        }
         let link: any RemoteLink
         do {
             link = try connector.connect(host: options.host)
@@ -80,9 +94,12 @@ public struct SourceMigration {
         }
         defer { link.close() }
         func exchange(_ request: MigrationRequest) throws(MigrationError) -> MigrationReply {
+            guard !link.isBroken else {
+                throw MigrationError(.ssh, ["Target VM Host error - the connection to \(options.host) was lost."], phase: request.type)
+            }
             try link.send(JSONLine.encode(request))
             guard let line = try link.receive() else {
-                throw MigrationError(.protocolError, ["Target VM Host error - the target closed the connection during '\(request.type)'."], phase: request.type)
+                throw MigrationError(.protocolError, ["Target VM Host error - the target closed the connection during '\(request.type)': its hpvmmigrate ended (killed, or it failed)."], phase: request.type)
             }
             let reply: MigrationReply
             do {
@@ -102,8 +119,7 @@ public struct SourceMigration {
         do {
             hello = try exchange(MigrationRequest(type: "hello", version: MigrationProtocol.version, sourceHost: sourceHost))
         } catch {
-            rollBack("no answer to hello")
-            throw error
+            throw failed(error, "no answer to hello")
         }
         guard hello.type == "hello", hello.version == MigrationProtocol.version else {
             rollBack("protocol version")
@@ -129,18 +145,16 @@ public struct SourceMigration {
         do {
             report = try exchange(MigrationRequest(type: "check", migrationID: id, sourceHost: sourceHost, guest: package))
         } catch {
-            rollBack("check failed")
-            throw error
+            throw failed(error, "check failed")
         }
         // Every resource has its statement on the target, or nothing goes ahead: a map that leaves
         // one out would skip its copy.
         guard report.map?.count == resources.count else {
-            rollBack("protocol")
             _ = try? exchange(MigrationRequest(type: "bye"))
-            throw MigrationError(
+            throw failed(MigrationError(
                 .protocolError,
                 ["Target VM Host error - the target answered something that is not hpvmmigrate's protocol: a map of \(report.map?.count ?? 0) devices for \(resources.count)."],
-                phase: "check")
+                phase: "check"), "protocol")
         }
         var outcome = MigrationOutcome(report: report)
         let errors = report.errors ?? []
@@ -170,8 +184,7 @@ public struct SourceMigration {
             } catch {
                 // The target releases what it claimed for the copies.
                 let told = (try? exchange(MigrationRequest(type: "abort", migrationID: id, sourceHost: sourceHost, guest: package)))?.type == "aborted"
-                rollBack("copy failed", targetDone: told)
-                throw error
+                throw failed(error, "copy failed", targetDone: told, target: targetState(told, copies: true))
             }
         }
         // Phase 4: the target prepares.
@@ -180,8 +193,7 @@ public struct SourceMigration {
             _ = try exchange(MigrationRequest(type: "prepare", migrationID: id, sourceHost: sourceHost, guest: package))
         } catch {
             let told = (try? exchange(MigrationRequest(type: "abort", migrationID: id, sourceHost: sourceHost, guest: package)))?.type == "aborted"
-            rollBack("prepare failed", targetDone: told)
-            throw error
+            throw failed(error, "prepare failed", targetDone: told, target: targetState(told, copies: false))
         }
         failpoints.hit("source-after-prepare")
         // Phase 5: the point of no return.
@@ -264,7 +276,7 @@ public struct SourceMigration {
             let link = try? connector.connect(host: entry.peerHost)
             defer { link?.close() }
             func ask(_ type: String) -> MigrationReply? {
-                guard let link else { return nil }
+                guard let link, !link.isBroken else { return nil }
                 // abort, commit and status need only the guest's name on the target.
                 let package = GuestPackage(
                     name: targetName, vcpus: 0, memoryMB: 0, label: nil, osType: nil,

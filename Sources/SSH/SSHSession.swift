@@ -97,6 +97,22 @@ public final class SSHSession {
         _ = hpvm_ssh2_session_disconnect(pointer, "done")
     }
 
+    /// How long each blocking call may wait before it fails with `.timeout`.
+    /// The corresponding C function is `libssh2_session_set_timeout`.
+    public func setTimeout(milliseconds: Int) {
+        libssh2_session_set_timeout(pointer, milliseconds)
+    }
+
+    /// Sends an SSH keepalive (`keepalive@openssh.com`, reply wanted) unless one went out less than
+    /// `interval` seconds ago. The corresponding C functions are `libssh2_keepalive_config` and
+    /// `libssh2_keepalive_send`.
+    public func keepalive(interval: Int) throws(SSHError) {
+        libssh2_keepalive_config(pointer, 1, UInt32(max(1, interval)))
+        var next: Int32 = 0
+        let rc = libssh2_keepalive_send(pointer, &next)
+        guard rc == 0 else { throw error(.io, "cannot send a keepalive to \(configuration.knownHostsName)", rc) }
+    }
+
     /// Runs `command` on the server in a new channel.
     public func exec(_ command: String) throws(SSHError) -> SSHChannel {
         guard let channel = hpvm_ssh2_channel_open_session(pointer) else {
