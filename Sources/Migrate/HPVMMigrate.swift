@@ -182,9 +182,12 @@ struct HPVMMigrate: ParsableCommand {
                 if json, let report = outcome.report {
                     Output.write(MigrationReport.json(report) + "\n")
                 } else if !quiet {
-                    Output.write(MigrationReport.text(outcome.report) + "hpvmmigrate: Guest \(guest) can be migrated to \(options.host).\n")
+                    Output.write(
+                        MigrationReport.text(outcome.report, forced: outcome.forced)
+                            + "hpvmmigrate: Guest \(guest) can be migrated to \(options.host)\(outcome.forced.isEmpty ? "" : " with -F").\n")
                 }
             } else if !quiet {
+                Output.write(outcome.forced.map { "hpvmmigrate: forced past (-F): \($0.kind): \($0.detail)\n" }.joined())
                 Output.write("hpvmmigrate: Guest migrated successfully.\n")
             }
         }

@@ -58,6 +58,16 @@ public struct Finding: Codable, Sendable, Equatable {
     /// HPVM's message for the class, when it has one.
     public var message: String
     public var detail: String
+    /// Whether `-F` goes ahead despite this error (the target decides; absent means no): a WWID
+    /// that does not match at an existing path, a vswitch whose subnets differ, too little memory.
+    public var forceable: Bool?
+
+    public init(kind: String, message: String, detail: String, forceable: Bool = false) {
+        self.kind = kind
+        self.message = message
+        self.detail = detail
+        self.forceable = forceable
+    }
 }
 
 /// What the target answers.

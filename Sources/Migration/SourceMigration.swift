@@ -30,6 +30,8 @@ public struct MigrationOptions: Sendable {
 public struct MigrationOutcome: Sendable {
     public var report: MigrationReply?
     public var migrated = false
+    /// The errors `-F` went past (or, with `-s -F`, would go past).
+    public var forced: [Finding] = []
 }
 
 /// The source half of an offline migration, phase by phase (DESIGN.md §5).
@@ -158,15 +160,18 @@ public struct SourceMigration {
         }
         var outcome = MigrationOutcome(report: report)
         let errors = report.errors ?? []
+        // -F passes only what the target marks forceable; -s -F judges exactly the same way.
+        let stopping = options.force ? errors.filter { $0.forceable != true } : errors
+        outcome.forced = options.force ? errors.filter { $0.forceable == true } : []
         if options.checkOnly {
             _ = try? exchange(MigrationRequest(type: "bye"))
-            if !errors.isEmpty { throw checkFailure(errors) }
+            if !stopping.isEmpty { throw checkFailure(stopping, forced: options.force) }
             return outcome
         }
-        if !errors.isEmpty && !options.force {
+        if !stopping.isEmpty {
             rollBack("checks failed")
             _ = try? exchange(MigrationRequest(type: "bye"))
-            throw checkFailure(errors)
+            throw checkFailure(stopping, forced: options.force)
         }
         failpoints.hit("source-after-check")
         // Phase 3: data copies (-m ... -C), over the same channel.
@@ -229,7 +234,7 @@ public struct SourceMigration {
     }
 
     /// HPVM's message lines for failed checks, one per class, then the details.
-    func checkFailure(_ errors: [Finding]) -> MigrationError {
+    func checkFailure(_ errors: [Finding], forced: Bool = false) -> MigrationError {
         var lines: [String] = []
         for message in errors.map(\.message) where !message.isEmpty && !lines.contains(message) {
             lines.append(message)
@@ -238,6 +243,7 @@ public struct SourceMigration {
             lines.append("See HPVM command log file on target VM Host for more detail.")
         }
         lines += errors.map { "  \($0.kind): \($0.detail)" }
+        if forced { lines.append("-F does not override these errors (see hpvmmigrate(8), -F).") }
         return MigrationError(.checks, lines, phase: "check")
     }
 

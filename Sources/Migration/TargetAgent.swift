@@ -105,9 +105,9 @@ public struct TargetAgent {
             case "prepare":
                 guard let guest = request.guest else { return errorReply("prepare needs the guest") }
                 let report = check(guest)
-                // The checks run again under the target's own rules; -F may not override a device
-                // that another guest here owns or that is restricted.
-                if let blocking = report.errors?.first(where: { $0.kind == "restricted" || $0.kind == "name" }) {
+                // The checks run again under the target's own rules; -F overrides only the errors
+                // the check marks forceable (never DAS, restricted, name, or a missing device or vswitch).
+                if let blocking = report.errors?.first(where: { $0.forceable != true }) {
                     return errorReply(blocking.detail)
                 }
                 var spec = GuestSpec(name: guest.name)
@@ -162,7 +162,7 @@ public struct TargetAgent {
         }
         if let memory = network.memoryMB(), memory < guest.memoryMB {
             errors.append(
-                Finding(kind: "resources", message: "Target VM Host error - not enough memory.", detail: "the guest needs \(guest.memoryMB) MB, \(hostName) has \(memory) MB"))
+                Finding(kind: "resources", message: "Target VM Host error - not enough memory.", detail: "the guest needs \(guest.memoryMB) MB, \(hostName) has \(memory) MB", forceable: true))
         }
         for (index, resource) in guest.resources.enumerated() {
             guard var statement = try? ResourceStatement.parse(resource.statement) else {
@@ -181,7 +181,7 @@ public struct TargetAgent {
                     if !wanted.isSubset(of: Set(subnets)) {
                         errors.append(
                             Finding(kind: "vswitch", message: "Target VM Host error - vswitch validation failed.",
-                                    detail: "vswitch \(name) is on \(subnets.joined(separator: ", ")) here, on \(wanted.sorted().joined(separator: ", ")) on the source"))
+                                    detail: "vswitch \(name) is on \(subnets.joined(separator: ", ")) here, on \(wanted.sorted().joined(separator: ", ")) on the source", forceable: true))
                     }
                 } else {
                     errors.append(
@@ -227,7 +227,7 @@ public struct TargetAgent {
                     errors.append(
                         Finding(kind: "storage", message: "Device WWID does not match.",
                                 detail: "\(statement.location) is WWID \(identity.wwid?.description ?? "unknown") on \(hostName), the guest's LUN is \(wwid)"
-                                    + (home.map { "; it is \($0) there (use -t to translate)" } ?? "")))
+                                    + (home.map { "; it is \($0) there (use -t to translate)" } ?? ""), forceable: true))
                 } else if let home {
                     errors.append(
                         Finding(kind: "storage", message: "Target VM Host error - Device does not exist.",
