@@ -181,6 +181,9 @@ struct HPVMMigrate: ParsableCommand {
             if checkOnly {
                 if json, let report = outcome.report {
                     Output.write(MigrationReport.json(report) + "\n")
+                    if let failure = outcome.failure { throw failure }
+                } else if let failure = outcome.failure {
+                    throw failure
                 } else if !quiet {
                     Output.write(
                         MigrationReport.text(outcome.report, forced: outcome.forced)

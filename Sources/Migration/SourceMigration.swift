@@ -32,6 +32,8 @@ public struct MigrationOutcome: Sendable {
     public var migrated = false
     /// The errors `-F` went past (or, with `-s -F`, would go past).
     public var forced: [Finding] = []
+    /// With `-s`: why the migration would fail (the command prints the report, then this).
+    public var failure: MigrationError?
 }
 
 /// The source half of an offline migration, phase by phase (DESIGN.md §5).
@@ -66,6 +68,15 @@ public struct SourceMigration {
                 name, migrationID: id, peer: options.host, targetName: targetName, lock: !options.checkOnly)
         } catch {
             throw MigrationError.registry(error, phase: "lock")
+        }
+        // Every -m names a device of the guest, by its address: one that names none is refused.
+        let statements = resources.map { try? ResourceStatement.parse($0.statement) }
+        if let stray = options.overrides.first(where: { override in !statements.contains { $0.map { Self.matches(override, $0) } ?? false } }) {
+            if !options.checkOnly { try? guests.abortSource(name, migrationID: id, peer: options.host, reason: "-m matches no device") }
+            throw MigrationError(
+                .refused,
+                ["-m \(stray.description) matches no device of \(name): give the device type, bus, device and target of one of its devices (hpvmstatus -P \(name) -d lists them)."],
+                phase: "lock")
         }
         failpoints.hit("source-after-lock")
         func rollBack(_ reason: String, targetDone: Bool = true) {
@@ -134,12 +145,9 @@ public struct SourceMigration {
         var package = GuestPackage(
             name: targetName, vcpus: options.vcpus ?? guest.vcpus, memoryMB: options.memoryMB ?? guest.memoryMB,
             label: options.label ?? guest.label, osType: guest.osType, resources: resources,
-            overrides: resources.map { resource in
-                guard let statement = try? ResourceStatement.parse(resource.statement) else { return nil }
-                return options.overrides.first {
-                    $0.deviceType == statement.deviceType && $0.bus == statement.bus && $0.device == statement.device
-                        && ($0.deviceType == .network || $0.target == statement.target)
-                }?.description
+            overrides: statements.map { statement in
+                guard let statement else { return nil }
+                return options.overrides.first { Self.matches($0, statement) }?.description
             },
             translate: options.translate, networks: networks)
         package.copies = package.overrides.map { $0 != nil && options.copy }
@@ -165,7 +173,8 @@ public struct SourceMigration {
         outcome.forced = options.force ? errors.filter { $0.forceable == true } : []
         if options.checkOnly {
             _ = try? exchange(MigrationRequest(type: "bye"))
-            if !stopping.isEmpty { throw checkFailure(stopping, forced: options.force) }
+            // The report goes back with the verdict, so --json prints it whatever it says.
+            if !stopping.isEmpty { outcome.failure = checkFailure(stopping, forced: options.force) }
             return outcome
         }
         if !stopping.isEmpty {
@@ -233,6 +242,13 @@ public struct SourceMigration {
         return outcome
     }
 
+    /// Whether `-m override` names the device of `statement`: the same type, bus and device (and
+    /// target, for storage).
+    static func matches(_ override: ResourceStatement, _ statement: ResourceStatement) -> Bool {
+        override.deviceType == statement.deviceType && override.bus == statement.bus && override.device == statement.device
+            && (override.deviceType == .network || override.target == statement.target)
+    }
+
     /// HPVM's message lines for failed checks, one per class, then the details.
     func checkFailure(_ errors: [Finding], forced: Bool = false) -> MigrationError {
         var lines: [String] = []
@@ -240,7 +256,7 @@ public struct SourceMigration {
             lines.append(message)
         }
         if errors.contains(where: { $0.message.hasPrefix("Target VM Host error") }) {
-            lines.append("See HPVM command log file on target VM Host for more detail.")
+            lines.append("The target's findings follow, one a line (hpvmmigrate -s --json prints them as JSON).")
         }
         lines += errors.map { "  \($0.kind): \($0.detail)" }
         if forced { lines.append("-F does not override these errors (see hpvmmigrate(8), -F).") }

@@ -181,7 +181,7 @@ public struct TargetAgent {
                     if !wanted.isSubset(of: Set(subnets)) {
                         errors.append(
                             Finding(kind: "vswitch", message: "Target VM Host error - vswitch validation failed.",
-                                    detail: "vswitch \(name) is on \(subnets.joined(separator: ", ")) here, on \(wanted.sorted().joined(separator: ", ")) on the source", forceable: true))
+                                    detail: "vswitch \(name) \(subnets.isEmpty ? "has no IPv4 subnet" : "is on \(subnets.joined(separator: ", "))") here, \(wanted.sorted().joined(separator: ", ")) on the source", forceable: true))
                     }
                 } else {
                     errors.append(
@@ -213,7 +213,7 @@ public struct TargetAgent {
             if resource.kind == "DISK", let transport = resource.transport.flatMap(Transport.init(rawValue:)), !transport.isSAN {
                 errors.append(
                     Finding(kind: "das", message: "Target VM Host error - direct-attached storage.",
-                            detail: "\(statement.location) is \(transport.rawValue) storage on the source, which \(hostName) cannot reach; copy it with -m ... -C or move the guest to SAN storage"))
+                            detail: "\(statement.location) is \(Self.name(of: transport)) storage on the source, which \(hostName) cannot reach; copy it with -m ... -C or move the guest to SAN storage"))
             }
             let identity = inventory.identify(statement.location)
             if let raw = resource.wwid, let wwid = WWID(raw) {
@@ -261,6 +261,23 @@ extension Array {
 }
 
 extension TargetAgent {
+    /// A transport as people name it.
+    static func name(of transport: Transport) -> String {
+        switch transport {
+        case .fibreChannel: "Fibre Channel"
+        case .iscsi: "iSCSI"
+        case .sas: "SAS"
+        case .ata: "ATA"
+        case .virtio: "virtio"
+        case .nvme: "PCIe NVMe"
+        case .nvmeFabric: "NVMe over fabrics"
+        case .usb: "USB"
+        case .multipath: "multipath"
+        case .logicalVolume: "logical volume"
+        case .unknown: "direct-attached (its transport is not one this release identifies)"
+        }
+    }
+
     /// What the rules say about giving the arriving guest a statement's storage here: the refusal
     /// `hpvmcreate` (and the prepare phase) would give, asked the same way. A registry that cannot
     /// be read is an obstacle too: the check fails closed.
