@@ -49,6 +49,9 @@ public struct GuestPackage: Codable, Sendable, Equatable {
     public var copies: [Bool] = []
     /// The source's vswitches and their IPv4 subnets.
     public var networks: [String: [String]]
+    /// The migration that brought the guest to the source, when it comes back: the target's Not
+    /// Runnable copy that migration left is the one it returns to.
+    public var returning: String? = nil
 }
 
 /// One finding of the target's checks.

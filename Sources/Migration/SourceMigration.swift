@@ -151,6 +151,8 @@ public struct SourceMigration {
             },
             translate: options.translate, networks: networks)
         package.copies = package.overrides.map { $0 != nil && options.copy }
+        // Going back where it came from, under the same name: the target's copy is the one it left.
+        if targetName == name { package.returning = (try? guests.arrival(of: name, excluding: id)) ?? nil }
         let report: MigrationReply
         do {
             report = try exchange(MigrationRequest(type: "check", migrationID: id, sourceHost: sourceHost, guest: package))

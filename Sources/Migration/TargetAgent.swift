@@ -116,7 +116,7 @@ public struct TargetAgent {
                 spec.label = guest.label
                 spec.osType = guest.osType
                 spec.resources = try (report.map ?? []).map { try ResourceStatement.parse($0) }
-                try writable().prepareArrival(spec, migrationID: id, peer: peer)
+                try writable().prepareArrival(spec, migrationID: id, peer: peer, returning: guest.returning)
                 failpoints.hit("target-after-prepare")
                 return MigrationReply(type: "prepared")
             case "commit":
@@ -157,8 +157,14 @@ public struct TargetAgent {
         var map: [String] = []
         lazy var byWWID = inventory.scan().pathsByWWID()
         let bridges = network.bridges()
-        if (try? guests.guest(named: guest.name)) != nil {
-            errors.append(Finding(kind: "name", message: "Target VM Host error - guest name is in use.", detail: "a guest named \(guest.name) already exists on \(hostName)"))
+        // The name is free, or it is the Not Runnable copy this guest left here (the return trip).
+        switch Result(catching: { () throws(RegistryError) in try guests.returnRefusal(guest.name, returning: guest.returning) }) {
+        case .success(nil):
+            break
+        case .success(let why?):
+            errors.append(Finding(kind: "name", message: "Target VM Host error - guest name is in use.", detail: "\(why) on \(hostName)"))
+        case .failure(let error):
+            errors.append(Finding(kind: "name", message: "Target VM Host error - guest name is in use.", detail: "the registry could not be checked: \(error.message)"))
         }
         if let memory = network.memoryMB(), memory < guest.memoryMB {
             errors.append(
