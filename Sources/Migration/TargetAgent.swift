@@ -223,7 +223,8 @@ public struct TargetAgent {
             }
             let identity = inventory.identify(statement.location)
             if let raw = resource.wwid, let wwid = WWID(raw) {
-                let home = (byWWID[wwid] ?? []).first
+                let paths = byWWID[wwid] ?? []
+                let home = stableName(wwid, paths: paths)
                 if identity.exists && identity.wwid == wwid {
                     // the same LUN at the same path
                 } else if let home, guest.translate {
@@ -238,6 +239,10 @@ public struct TargetAgent {
                     errors.append(
                         Finding(kind: "storage", message: "Target VM Host error - Device does not exist.",
                                 detail: "\(statement.location) does not exist on \(hostName); the LUN (WWID \(wwid)) is \(home) there (use -t to translate)"))
+                } else if !paths.isEmpty {
+                    errors.append(
+                        Finding(kind: "storage", message: "Target VM Host error - Device does not exist.",
+                                detail: "\(statement.location) does not exist on \(hostName); the LUN (WWID \(wwid)) has no stable name there (no registry entry, /dev/mapper alias or /dev/disk/by-id/wwn- link, only \(paths.prefix(4).joined(separator: ", "))): name it with -m"))
                 } else {
                     errors.append(
                         Finding(kind: "storage", message: "Target VM Host error - Device does not exist.",
@@ -267,6 +272,35 @@ extension Array {
 }
 
 extension TargetAgent {
+    /// The name `-t` gives the LUN `wwid` here, from the paths that have it: the name this host's
+    /// registry already uses for it, else its multipath alias `/dev/mapper/<alias>`, else
+    /// `/dev/disk/by-id/wwn-…`, else another persistent link (`/dev/rdisk/diskN`). Never a kernel
+    /// name (`/dev/dm-N`, `/dev/sdX`, `/dev/block/M:N`), and for a multipath LUN never one of its
+    /// paths: every candidate must be the whole LUN (the map, when there is one). Nil when no
+    /// name qualifies.
+    func stableName(_ wwid: WWID, paths: [String]) -> String? {
+        let identities = paths.map { ($0, inventory.identify($0)) }
+        // The whole LUN: its multipath map when it has one, else its single device.
+        let map = identities.first { $0.1.transport == .multipath && $0.1.partitionNumber == nil }?.1
+        let devices = Set(identities.filter { $0.1.partitionNumber == nil }.map(\.1.resolvedPath))
+        guard map != nil || devices.count == 1 else { return nil }
+        let whole = map?.resolvedPath ?? devices.first!
+        func isWhole(_ path: String) -> Bool {
+            let identity = inventory.identify(path)
+            return identity.exists && identity.resolvedPath == whole && identity.partitionNumber == nil
+        }
+        func isKernelName(_ path: String) -> Bool {
+            path.hasPrefix("/dev/block/") || path.hasPrefix("/dev/dm-") || path.hasPrefix("/dev/sd") || path.hasPrefix("/dev/nvme")
+                || path.hasPrefix("/dev/vd") || path.hasPrefix("/dev/hd")
+        }
+        let registered = ((try? guests.registeredNames(wwid: wwid)) ?? []).filter { $0.hasPrefix("/") && isWhole($0) }
+        if let name = registered.first { return name }
+        let candidates = paths.filter(isWhole)
+        if let alias = candidates.first(where: { $0.hasPrefix("/dev/mapper/") }) { return alias }
+        if let byID = candidates.first(where: { $0.hasPrefix("/dev/disk/by-id/wwn-") }) { return byID }
+        return candidates.first { !isKernelName($0) && !$0.hasPrefix("/dev/disk/by-path/") }
+    }
+
     /// A transport as people name it.
     static func name(of transport: Transport) -> String {
         switch transport {

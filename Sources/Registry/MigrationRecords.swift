@@ -418,6 +418,17 @@ extension GuestRegistry {
 }
 
 extension GuestRegistry {
+    /// The names this registry's device entries give the LUN `wwid` (for `-t`: the name it
+    /// already uses is the one to keep), in the order the entries were made.
+    public func registeredNames(wwid: WWID) throws(RegistryError) -> [String] {
+        try store.read { db in
+            try db.fetchAll(
+                String.self,
+                sql: "SELECT n.name FROM device d JOIN deviceName n ON n.deviceId = d.id WHERE d.wwid = ? ORDER BY d.id, n.id",
+                arguments: [wwid.normalized])
+        }
+    }
+
     /// What keeps a migration's copy from writing `location` on this host (`-m … -C`): the refusal
     /// the copy itself would meet. Changes nothing.
     public func copyObstacles(for location: String, guest: String) throws(RegistryError) -> [String] {
