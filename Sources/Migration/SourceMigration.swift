@@ -236,6 +236,10 @@ public struct SourceMigration {
         // Phase 7.
         do {
             try guests.finishSource(name, migrationID: id, peer: options.host, remove: options.remove)
+            if options.remove {
+                failpoints.hit("source-before-remove")
+                try guests.finishRemoval(name, migrationID: id, peer: options.host)
+            }
         } catch {
             throw MigrationError.registry(error, phase: "done")
         }
@@ -294,6 +298,14 @@ public struct SourceMigration {
                 stuck = true
                 lines.append(
                     "migration \(id) of \(guest) is still running (\(MigrationLock.holder(root: guests.root, guest: guest) ?? "another process")); --recover leaves it alone. Run it again when that process has ended.")
+                continue
+            }
+            // -D interrupted after the migration finished: only the removal is left, here.
+            if entry.phase == "removing" {
+                do { try guests.finishRemoval(guest, migrationID: id, peer: entry.peerHost) } catch {
+                    throw MigrationError.registry(error, phase: "recover")
+                }
+                lines.append("finished migration \(id): \(guest) is runnable on \(entry.peerHost) and removed from this host (-D).")
                 continue
             }
             let targetName = ((try? guests.journal(migrationID: id)) ?? []).first { $0.phase == "preparing" }?.detail ?? guest

@@ -179,13 +179,23 @@ extension GuestRegistry {
         }
     }
 
-    /// Phase 7: releases the lock; with `remove`, removes the guest as `hpvmremove -F` would.
+    /// Phase 7: releases the lock and records `done`; with `remove` (`-D`) it records `removing`
+    /// instead, and `finishRemoval` removes the guest and records `done` — so a `-D` interrupted
+    /// between the two is seen, and finished, by recovery.
     public func finishSource(_ name: String, migrationID: String, peer: String, remove: Bool) throws(RegistryError) {
         try store.write { db in
             try db.run(sql: "UPDATE guest SET migrationLock = NULL WHERE name = ? AND migrationLock = ?", arguments: [name, migrationID])
-            try appendJournal(db, migrationID, name, "source", peer, "done", remove ? "removed" : nil)
+            try appendJournal(db, migrationID, name, "source", peer, remove ? "removing" : "done", nil)
         }
-        if remove { try self.remove(name, force: true) }
+    }
+
+    /// `-D` after `removing`: removes the guest as `hpvmremove -F` would (unless it is gone
+    /// already, as after an interruption), then records `done (removed)`. Safe to repeat.
+    public func finishRemoval(_ name: String, migrationID: String, peer: String) throws(RegistryError) {
+        if let guest = try guest(named: name), guest.migrationLock == nil, !guest.runnable {
+            try remove(name, force: true)
+        }
+        try record(migrationID, guest: name, role: "source", peer: peer, phase: "done", detail: "removed")
     }
 
     /// Rolls the source back before the point of no return: the lock goes, the guest stays runnable.
