@@ -82,7 +82,7 @@ struct HPVMMigrate: ParsableCommand {
     @Flag(name: .customShort("o"), help: "Online migration (needs a guest runtime; refused).")
     var online = false
 
-    @Flag(name: .long, help: "Finish or roll back unfinished migrations from this host.")
+    @Flag(name: .long, help: "Finish or roll back unfinished migrations from or to this host.")
     var recover = false
 
     @Flag(name: .long, help: .hidden)
@@ -215,7 +215,8 @@ struct HPVMMigrate: ParsableCommand {
                 writer = GuestRegistry(store: store, root: environment.root, audit: environment.audit)
                 return writer!
             },
-            root: environment.root, failpoints: failpoints, hostName: hostName
+            root: environment.root, failpoints: failpoints, hostName: hostName,
+            peerAddress: getenv("SSH_CONNECTION").flatMap { String(cString: $0).split(separator: " ").first.map(String.init) }
         ).serve(input: StandardInput(), writeLine: { Output.write($0 + "\n") })
     }
 

@@ -221,6 +221,12 @@ enum BackingCopy {
 public protocol ByteSource: AnyObject {
     func readLine() -> String?
     func readBytes(_ count: Int) -> [UInt8]?
+    /// Whether the other end has closed its side already (checked without waiting).
+    func peerHasGone() -> Bool
+}
+
+extension ByteSource {
+    public func peerHasGone() -> Bool { false }
 }
 
 /// Standard input, buffered, for the target half: lines in linear time (each byte scanned once),
@@ -230,6 +236,8 @@ public final class StandardInput: ByteSource {
     private var start = 0
     /// `buffer[start..<scanned]` holds no newline.
     private var scanned = 0
+    /// Standard input reached its end.
+    private var ended = false
 
     public init() {}
 
@@ -241,8 +249,12 @@ public final class StandardInput: ByteSource {
             scanned -= start
             start = 0
         }
+        if ended { return false }
         let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-        guard n > 0 else { return false }
+        guard n > 0 else {
+            if n == 0 { ended = true }
+            return false
+        }
         buffer.append(contentsOf: chunk[0..<n])
         return true
     }
@@ -273,6 +285,15 @@ public final class StandardInput: ByteSource {
                 return line
             }
         }
+    }
+
+    /// True once standard input is at its end: reads what is ready, never waits.
+    public func peerHasGone() -> Bool {
+        if ended { return true }
+        var poller = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, 0) == 1 else { return false }
+        _ = fill()
+        return ended
     }
 
     public func readBytes(_ count: Int) -> [UInt8]? {

@@ -283,9 +283,10 @@ public struct SourceMigration {
         } catch {
             throw MigrationError.registry(error, phase: "recover")
         }
-        if pending.isEmpty { return ["nothing to recover\(name.map { " for \($0)" } ?? "")."] }
-        var lines: [String] = []
-        var stuck = false
+        let arrivals = try recoverArrivals(guest: name)
+        if pending.isEmpty && arrivals == nil { return ["nothing to recover\(name.map { " for \($0)" } ?? "")."] }
+        var lines: [String] = arrivals?.lines ?? []
+        var stuck = arrivals?.stuck ?? false
         var held: [MigrationLock] = []
         defer { withExtendedLifetime(held) {} }
         for entry in pending {
@@ -351,8 +352,12 @@ public struct SourceMigration {
                 }
                 guard targetPhase == "prepared" || targetPhase == "committed" else {
                     // The target has no prepared copy (its registry was lost or replaced): the guest
-                    // is runnable nowhere. Say so; never guess.
+                    // is runnable nowhere. Say so; never guess. The lock goes, so the fix the
+                    // message gives works.
                     stuck = true
+                    if targetPhase == "none" || targetPhase == "aborted" {
+                        try? guests.strandSource(guest, migrationID: id, peer: entry.peerHost)
+                    }
                     lines.append(
                         "\(entry.peerHost) has no record of migration \(id) (phase \(targetPhase)); \(guest) is runnable on neither host. Check that it is not on \(entry.peerHost), then make it runnable here with hpvmmodify -P \(guest) -x register_status=enabled.")
                     continue
@@ -374,5 +379,67 @@ public struct SourceMigration {
         }
         if stuck { throw MigrationError(.interrupted, lines, phase: "recover") }
         return lines
+    }
+}
+
+extension SourceMigration {
+    /// Recovery on the target: every arrival here that is neither committed nor rolled back is
+    /// settled by asking its source how far it got (nil when there is none). Before the source's
+    /// point of no return (and with its process gone), the arrival is rolled back here; after it,
+    /// it is committed here. The source's own journal is finished by `--recover` there.
+    func recoverArrivals(guest name: String?) throws(MigrationError) -> (lines: [String], stuck: Bool)? {
+        let pending: [JournalEntry]
+        do {
+            pending = try guests.unfinishedMigrations(role: "target").filter { name == nil || $0.guestName == name }
+        } catch {
+            throw MigrationError.registry(error, phase: "recover")
+        }
+        if pending.isEmpty { return nil }
+        var lines: [String] = []
+        var stuck = false
+        for entry in pending {
+            let (guest, id, source) = (entry.guestName, entry.migrationID, entry.peerHost)
+            let link = try? connector.connect(host: source)
+            defer { link?.close() }
+            func ask(_ request: MigrationRequest) -> MigrationReply? {
+                guard let link, !link.isBroken, let type = RequestType(rawValue: request.type) else { return nil }
+                guard (try? link.send(JSONLine.encode(request))) != nil, let line = (try? link.receive()) ?? nil else { return nil }
+                return try? ProtocolDecoder.reply(line, to: type)
+            }
+            let hello = ask(MigrationRequest(type: "hello", version: MigrationProtocol.version, sourceHost: sourceHost))
+            guard hello?.version == MigrationProtocol.version, let status = ask(MigrationRequest(type: "status", migrationID: id, sourceHost: sourceHost)),
+                let phase = status.phase
+            else {
+                stuck = true
+                lines.append(
+                    "\(guest) arriving by migration \(id) stays Not Runnable here: its source \(source) cannot be asked how far it got. Run hpvmmigrate --recover here again when it can, or on \(source).")
+                continue
+            }
+            if let running = status.message, running.hasPrefix("running") {
+                stuck = true
+                lines.append("migration \(id) of \(guest) is still running on \(source) (\(running.dropFirst(9))); --recover leaves it alone.")
+                continue
+            }
+            do throws(RegistryError) {
+                switch phase {
+                case "source-disabled", "done", "removing":
+                    if entry.phase == "prepared" {
+                        try guests.commitArrival(guest, migrationID: id, peer: source)
+                        lines.append(
+                            "finished migration \(id): \(guest) is runnable here and Not Runnable on \(source) (run hpvmmigrate --recover there to close its journal).")
+                    } else {
+                        stuck = true
+                        lines.append("migration \(id) of \(guest) is past the point of no return on \(source) but was never prepared here; run hpvmmigrate --recover on \(source).")
+                    }
+                default:
+                    // preparing, aborting, aborted, or no record: the source never disabled its copy.
+                    try guests.abortArrival(guest, migrationID: id, peer: source)
+                    lines.append("rolled back migration \(id): \(guest) is not kept here; the source \(source) keeps it (its journal says \(phase)).")
+                }
+            } catch {
+                throw MigrationError.registry(error, phase: "recover")
+            }
+        }
+        return (lines, stuck)
     }
 }

@@ -13,11 +13,14 @@ public struct TargetAgent {
     let network: NetworkInventory
     let failpoints: Failpoints
     let hostName: String
+    /// The source's address, from `SSH_CONNECTION`, when the source reached this host over SSH.
+    let peerAddress: String?
 
     public init(
         guests: GuestRegistry, writable: @escaping () throws -> GuestRegistry, root: HostRoot, failpoints: Failpoints,
-        hostName: String
+        hostName: String, peerAddress: String? = nil
     ) {
+        self.peerAddress = peerAddress
         self.guests = guests
         self.writable = writable
         self.inventory = StorageInventory(root: root)
@@ -63,7 +66,7 @@ public struct TargetAgent {
                 // during the copy; a rollback releases it.
                 do {
                     try writable().claimCopyDestination(
-                        path, guest: arriving, migrationID: request.migrationID ?? "", peer: request.sourceHost ?? "source")
+                        path, guest: arriving, migrationID: request.migrationID ?? "", peer: peerAddress ?? request.sourceHost ?? "source")
                 } catch let error as RegistryError {
                     writeLine(JSONLine.encode(errorReply(error.message)))
                     return
@@ -82,6 +85,12 @@ public struct TargetAgent {
                 continue
             }
             let reply = handle(request)
+            // A prepare that finished after the source went away (it waited for this registry, say):
+            // the source never saw "prepared", so it cannot have disabled its copy. Roll back here.
+            if request.type == "prepare", reply.type == "prepared", let guest = request.guest, input.peerHasGone() {
+                try? writable().abortArrival(guest.name, migrationID: request.migrationID ?? "", peer: peerAddress ?? request.sourceHost ?? "source")
+                return
+            }
             if request.type == "check", reply.type == "report", let guest = request.guest {
                 arriving = guest.name
                 copyPaths = Set(
@@ -96,7 +105,9 @@ public struct TargetAgent {
 
     func handle(_ request: MigrationRequest) -> MigrationReply {
         let id = request.migrationID ?? ""
-        let peer = request.sourceHost ?? "source"
+        // The source as this host can reach it again (for --recover here): the address its SSH
+        // connection came from, else the name it gave.
+        let peer = peerAddress ?? request.sourceHost ?? "source"
         do {
             switch request.type {
             case "check":
@@ -130,7 +141,14 @@ public struct TargetAgent {
                 return MigrationReply(type: "aborted")
             case "status":
                 var reply = MigrationReply(type: "status")
-                reply.phase = try guests.journal(migrationID: id).last?.phase ?? "none"
+                let journal = try guests.journal(migrationID: id)
+                reply.phase = journal.last?.phase ?? "none"
+                // A migration whose source process still runs here is its own business: say so.
+                if let source = journal.first(where: { $0.role == "source" }),
+                    let holder = MigrationLock.holder(root: inventory.root, guest: source.guestName)
+                {
+                    reply.message = "running: \(holder)"
+                }
                 return reply
             case "bye":
                 return MigrationReply(type: "bye")

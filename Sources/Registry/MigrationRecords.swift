@@ -198,6 +198,16 @@ extension GuestRegistry {
         try record(migrationID, guest: name, role: "source", peer: peer, phase: "done", detail: "removed")
     }
 
+    /// After the point of no return, when the target has no record of the migration: the guest
+    /// stays Not Runnable here but is no longer locked, so the documented fix (`hpvmmodify -x
+    /// register_status=enabled`, once a person checked the target) works. The journal says so.
+    public func strandSource(_ name: String, migrationID: String, peer: String) throws(RegistryError) {
+        try store.write { db in
+            try db.run(sql: "UPDATE guest SET migrationLock = NULL WHERE name = ? AND migrationLock = ?", arguments: [name, migrationID])
+            try appendJournal(db, migrationID, name, "source", peer, "aborted", "the target has no record; left Not Runnable here")
+        }
+    }
+
     /// Rolls the source back before the point of no return: the lock goes, the guest stays runnable.
     ///
     /// - Parameter targetDone: false when the target may hold a Not Runnable copy it was not told to

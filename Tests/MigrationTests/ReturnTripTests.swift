@@ -6,42 +6,8 @@ import Testing
 @Suite(.requiresRootAndSSHD, .serialized) struct ReturnTripTests {
     let addressA = "198.51.100.1"
 
-    /// An sshd on host A as well (its own config, A's root), stopped by its id when `body` ends.
     func withSSHDOnA(_ hosts: TwoHosts, _ body: () throws -> Void) throws {
-        let config = """
-            Port 22
-            ListenAddress \(addressA)
-            HostKey \(hosts.scratch)/host_ed25519
-            PidFile \(hosts.scratch)/sshdA.pid
-            AuthorizedKeysFile \(hosts.scratch)/authorized_keys
-            PubkeyAuthentication yes
-            PasswordAuthentication no
-            KbdInteractiveAuthentication no
-            PermitRootLogin prohibit-password
-            UsePAM no
-            StrictModes no
-            SetEnv HPVM_ROOT=\(hosts.rootA.path)
-
-            """
-        try config.write(toFile: hosts.scratch + "/sshdA_config", atomically: true, encoding: .utf8)
-        let hostKey = try String(contentsOfFile: hosts.scratch + "/host_ed25519.pub", encoding: .utf8)
-        let known = try String(contentsOfFile: hosts.scratch + "/known_hosts", encoding: .utf8)
-        try (known + "\(addressA) \(hostKey.split(separator: " ").prefix(2).joined(separator: " "))\n")
-            .write(toFile: hosts.scratch + "/known_hosts", atomically: true, encoding: .utf8)
-        let pid = try TwoHosts.spawn(
-            "/usr/sbin/ip", ["netns", "exec", hosts.nsA, "/usr/sbin/sshd", "-D", "-f", hosts.scratch + "/sshdA_config", "-E", hosts.scratch + "/sshdA.log"])
-        defer {
-            kill(pid, SIGTERM)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
-        var up = false
-        for _ in 0..<100 where !up {
-            up = (try? String(contentsOfFile: hosts.scratch + "/sshdA.log", encoding: .utf8))?.contains("Server listening") == true
-            if !up { usleep(50_000) }
-        }
-        try #require(up, "sshd did not start in \(hosts.nsA)")
-        try body()
+        try hosts.withSSHDOnA(body)
     }
 
     func vmNumber(_ hosts: TwoHosts, _ host: Character) throws -> String {
@@ -111,4 +77,47 @@ import Testing
             #expect(try hosts.runnable("B", "g1") == false)
         }
     }
+}
+
+extension TwoHosts {
+    static let addressA = "198.51.100.1"
+
+    /// An sshd on host A as well (its own config, A's root), stopped by its id when `body` ends.
+    func withSSHDOnA(_ body: () throws -> Void) throws {
+        let config = """
+            Port 22
+            ListenAddress \(Self.addressA)
+            HostKey \(scratch)/host_ed25519
+            PidFile \(scratch)/sshdA.pid
+            AuthorizedKeysFile \(scratch)/authorized_keys
+            PubkeyAuthentication yes
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            PermitRootLogin prohibit-password
+            UsePAM no
+            StrictModes no
+            SetEnv HPVM_ROOT=\(rootA.path)
+
+            """
+        try config.write(toFile: scratch + "/sshdA_config", atomically: true, encoding: .utf8)
+        let hostKey = try String(contentsOfFile: scratch + "/host_ed25519.pub", encoding: .utf8)
+        let known = try String(contentsOfFile: scratch + "/known_hosts", encoding: .utf8)
+        try (known + "\(Self.addressA) \(hostKey.split(separator: " ").prefix(2).joined(separator: " "))\n")
+            .write(toFile: scratch + "/known_hosts", atomically: true, encoding: .utf8)
+        let pid = try TwoHosts.spawn(
+            "/usr/sbin/ip", ["netns", "exec", nsA, "/usr/sbin/sshd", "-D", "-f", scratch + "/sshdA_config", "-E", scratch + "/sshdA.log"])
+        defer {
+            kill(pid, SIGTERM)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        var up = false
+        for _ in 0..<100 where !up {
+            up = (try? String(contentsOfFile: scratch + "/sshdA.log", encoding: .utf8))?.contains("Server listening") == true
+            if !up { usleep(50_000) }
+        }
+        try #require(up, "sshd did not start in \(nsA)")
+        try body()
+    }
+
 }
