@@ -140,6 +140,23 @@ public struct SourceMigration {
                 .protocolError,
                 ["Target VM Host error - the target speaks protocol version \(hello.version.map(String.init) ?? "?"), this host \(MigrationProtocol.version); install the same hpvm release on both hosts."])
         }
+        // An earlier migration of this guest to this target that was rolled back here without the
+        // target being told (`aborting`) may have left a Not Runnable copy there: drop it first,
+        // so that it does not stand in the way.
+        if !options.checkOnly {
+            let abandoned = ((try? guests.unfinishedMigrations(role: "source")) ?? []).filter {
+                $0.guestName == name && $0.phase == "aborting" && $0.peerHost == options.host && $0.migrationID != id
+            }
+            for entry in abandoned {
+                let left = ((try? guests.journal(migrationID: entry.migrationID)) ?? []).first { $0.phase == "preparing" }?.detail ?? name
+                let carrier = GuestPackage(
+                    name: left, vcpus: 0, memoryMB: 0, label: nil, osType: nil, resources: [], overrides: [], translate: false, networks: [:])
+                let abort = MigrationRequest(type: "abort", migrationID: entry.migrationID, sourceHost: sourceHost, guest: carrier)
+                if (try? exchange(abort))?.type == "aborted" {
+                    try? guests.abortSource(name, migrationID: entry.migrationID, peer: options.host, reason: "recovered", targetDone: true)
+                }
+            }
+        }
         // Phase 2: checks.
         let networks = NetworkInventory().bridges()
         var package = GuestPackage(

@@ -94,4 +94,19 @@ import Testing
         #expect(closed.status == 0, "\(closed.stderr)")
         #expect(try hosts.on("A", "hpvmstatus", ["-P", "g1", "-V"]).stdout.contains("Migration:            -"))
     }
+
+    @Test func aRetryDropsTheCopyAnAbortThatNeverReachedTheTargetLeft() throws {
+        // Given a target that died after its prepare: the source rolled back without telling it
+        let hosts = try TwoHosts(failpointOnTarget: "target-after-prepare")
+        #expect(try hosts.on("A", "hpvmcreate", ["-P", "g1", "-r", "1G", "-a", "disk:avio_stor::disk:/dev/rdisk/disk1"]).status == 0)
+        #expect(try hosts.migrate("-P", "g1").status != 0)
+        #expect(try hosts.runnable("B", "g1") == false)
+        try hosts.restartSSHD(failpoint: nil)
+        // When the migration is simply tried again, it drops that copy first and goes through
+        let retry = try hosts.migrate("-P", "g1")
+        #expect(retry.status == 0, "\(retry.stderr)")
+        #expect(try hosts.runnable("B", "g1") == true)
+        #expect(try hosts.runnable("A", "g1") == false)
+        #expect(try hosts.on("A", "hpvmmigrate", ["--recover"]).stdout.contains("nothing to recover"))
+    }
 }
