@@ -49,6 +49,8 @@ import Testing
         let hosts = try ready()
         let disk = try hosts.rootB.scsiDisk(wwid: Self.wwid, transport: .fibreChannel)
         try hosts.rootB.link("/dev/disk/by-id/wwn-0x600508b4000115d00000000000000abc", to: "/dev/\(disk)")
+        // another link that sorts first, which a first-path choice would take
+        try hosts.rootB.link("/dev/disk/by-diskseq/17", to: "/dev/\(disk)")
         #expect(try translated(hosts) == "disk:avio_stor:0,0,0:disk:/dev/disk/by-id/wwn-0x600508b4000115d00000000000000abc\n")
     }
 
