@@ -21,7 +21,7 @@ struct HPVMMigrate: ParsableCommand {
               hpvmmigrate --recover [-P vm-name]
               hpvmmigrate -v | -H
             """,
-        discussion: "SSH: HPVM_SSH_USER, HPVM_SSH_PORT, HPVM_SSH_IDENTITY, HPVM_SSH_KNOWN_HOSTS, HPVM_REMOTE_COMMAND. See hpvmmigrate(8).",
+        discussion: "SSH: HPVM_SSH_USER, HPVM_SSH_PORT, HPVM_SSH_IDENTITY, HPVM_SSH_KNOWN_HOSTS, HPVM_REMOTE_COMMAND; deadline: HPVM_MIGRATE_TIMEOUT. See hpvmmigrate(8).",
         helpNames: [.customShort("H"), .long]
     )
 
@@ -82,11 +82,14 @@ struct HPVMMigrate: ParsableCommand {
     @Flag(name: .customShort("o"), help: "Online migration (needs a guest runtime; refused).")
     var online = false
 
-    @Flag(name: .long, help: "Finish or roll back unfinished migrations from this host.")
+    @Flag(name: .long, help: "Finish or roll back unfinished migrations from or to this host.")
     var recover = false
 
     @Flag(name: .long, help: .hidden)
     var target = false
+
+    @Option(name: .long, help: ArgumentHelp("Seconds of silence from the target before giving up, in any phase (or HPVM_MIGRATE_TIMEOUT; default 15).", valueName: "seconds"))
+    var timeout: String?
 
     @Option(name: .long, help: ArgumentHelp("Target SSH port (or HPVM_SSH_PORT).", valueName: "port"))
     var port: Int?
@@ -109,6 +112,15 @@ struct HPVMMigrate: ParsableCommand {
         if (name == nil) == (number == nil) { throw ValidationError("give the guest with -P vm-name or -p vm-number.") }
         if host == nil { throw ValidationError("give the target host with -h target-host.") }
         if json && !checkOnly { throw ValidationError("--json goes with -s.") }
+        if let timeout, Self.seconds(timeout) == nil {
+            throw ValidationError("--timeout \(timeout) is not a number of seconds from 1 to 3600.")
+        }
+    }
+
+    /// A deadline in whole seconds, 1 to 3600.
+    static func seconds(_ text: String) -> Int? {
+        guard let value = Int(text), (1...3600).contains(value) else { return nil }
+        return value
     }
 
     func run() throws {
@@ -118,7 +130,7 @@ struct HPVMMigrate: ParsableCommand {
         }
         let environment = try CommandEnvironment.current(name: "hpvmmigrate")
         var env: [String: String] = [:]
-        for key in ["HOME", "HPVM_SSH_USER", "HPVM_SSH_PORT", "HPVM_SSH_IDENTITY", "HPVM_SSH_KNOWN_HOSTS", "HPVM_REMOTE_COMMAND", "HPVM_FAILPOINT"] {
+        for key in ["HOME", "HPVM_SSH_USER", "HPVM_SSH_PORT", "HPVM_SSH_IDENTITY", "HPVM_SSH_KNOWN_HOSTS", "HPVM_REMOTE_COMMAND", "HPVM_FAILPOINT", "HPVM_MIGRATE_TIMEOUT"] {
             if let value = getenv(key) { env[key] = String(cString: value) }
         }
         let failpoints = Failpoints(environment: env["HPVM_FAILPOINT"])
@@ -127,7 +139,16 @@ struct HPVMMigrate: ParsableCommand {
             try Self.serveTarget(environment, failpoints: failpoints, hostName: hostName)
             return
         }
-        let connector = SSHConnector(remoteCommand: env["HPVM_REMOTE_COMMAND"] ?? "hpvmmigrate") { host throws(SSHError) in
+        var deadline = SSHConnector.defaultDeadline
+        if let timeout, let value = Self.seconds(timeout) {
+            deadline = value
+        } else if let value = env["HPVM_MIGRATE_TIMEOUT"], !value.isEmpty {
+            guard let seconds = Self.seconds(value) else {
+                throw ValidationError("HPVM_MIGRATE_TIMEOUT='\(value)' is not a number of seconds from 1 to 3600.")
+            }
+            deadline = seconds
+        }
+        let connector = SSHConnector(remoteCommand: env["HPVM_REMOTE_COMMAND"] ?? "hpvmmigrate", deadline: deadline) { host throws(SSHError) in
             var configuration = try SSHConfiguration.fromEnvironment(host: host, environment: env)
             if let port { configuration.port = port }
             if let user { configuration.user = user }
@@ -160,10 +181,16 @@ struct HPVMMigrate: ParsableCommand {
             if checkOnly {
                 if json, let report = outcome.report {
                     Output.write(MigrationReport.json(report) + "\n")
+                    if let failure = outcome.failure { throw failure }
+                } else if let failure = outcome.failure {
+                    throw failure
                 } else if !quiet {
-                    Output.write(MigrationReport.text(outcome.report) + "hpvmmigrate: Guest \(guest) can be migrated to \(options.host).\n")
+                    Output.write(
+                        MigrationReport.text(outcome.report, forced: outcome.forced)
+                            + "hpvmmigrate: Guest \(guest) can be migrated to \(options.host)\(outcome.forced.isEmpty ? "" : " with -F").\n")
                 }
             } else if !quiet {
+                Output.write(outcome.forced.map { "hpvmmigrate: forced past (-F): \($0.kind): \($0.detail)\n" }.joined())
                 Output.write("hpvmmigrate: Guest migrated successfully.\n")
             }
         }
@@ -188,7 +215,8 @@ struct HPVMMigrate: ParsableCommand {
                 writer = GuestRegistry(store: store, root: environment.root, audit: environment.audit)
                 return writer!
             },
-            root: environment.root, failpoints: failpoints, hostName: hostName
+            root: environment.root, failpoints: failpoints, hostName: hostName,
+            peerAddress: getenv("SSH_CONNECTION").flatMap { String(cString: $0).split(separator: " ").first.map(String.init) }
         ).serve(input: StandardInput(), writeLine: { Output.write($0 + "\n") })
     }
 

@@ -221,43 +221,79 @@ enum BackingCopy {
 public protocol ByteSource: AnyObject {
     func readLine() -> String?
     func readBytes(_ count: Int) -> [UInt8]?
+    /// Whether the other end has closed its side already (checked without waiting).
+    func peerHasGone() -> Bool
 }
 
-/// Standard input, buffered, for the target half.
+extension ByteSource {
+    public func peerHasGone() -> Bool { false }
+}
+
+/// Standard input, buffered, for the target half: lines in linear time (each byte scanned once),
+/// at most `ProtocolDecoder.lineLimit` bytes each.
 public final class StandardInput: ByteSource {
     private var buffer: [UInt8] = []
     private var start = 0
+    /// `buffer[start..<scanned]` holds no newline.
+    private var scanned = 0
+    /// Standard input reached its end.
+    private var ended = false
 
     public init() {}
 
     private var chunk = [UInt8](repeating: 0, count: 1 << 20)
 
     private func fill() -> Bool {
-        if start > 0 {
+        if start > 0 && start >= buffer.count / 2 {
             buffer.removeFirst(start)
+            scanned -= start
             start = 0
         }
+        if ended { return false }
         let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-        guard n > 0 else { return false }
+        guard n > 0 else {
+            if n == 0 { ended = true }
+            return false
+        }
         buffer.append(contentsOf: chunk[0..<n])
         return true
     }
 
+    /// The next line; a line over the limit comes back cut to one byte more than the limit (which
+    /// the decoder refuses), and nothing after it is read.
     public func readLine() -> String? {
+        scanned = max(scanned, start)
         while true {
-            if let newline = buffer[start...].firstIndex(of: 10) {
+            if let newline = buffer[scanned...].firstIndex(of: 10) {
                 let line = String(decoding: buffer[start..<newline], as: UTF8.self)
                 start = newline + 1
+                scanned = start
                 return line
             }
-            if buffer.count - start > 16 << 20 { return nil }
+            scanned = buffer.count
+            if buffer.count - start > ProtocolDecoder.lineLimit {
+                let line = String(decoding: buffer[start..<(start + ProtocolDecoder.lineLimit + 1)], as: UTF8.self)
+                start = buffer.count
+                scanned = start
+                return line
+            }
             if !fill() {
                 guard start < buffer.count else { return nil }
                 let line = String(decoding: buffer[start...], as: UTF8.self)
                 start = buffer.count
+                scanned = start
                 return line
             }
         }
+    }
+
+    /// True once standard input is at its end: reads what is ready, never waits.
+    public func peerHasGone() -> Bool {
+        if ended { return true }
+        var poller = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, 0) == 1 else { return false }
+        _ = fill()
+        return ended
     }
 
     public func readBytes(_ count: Int) -> [UInt8]? {
@@ -266,6 +302,7 @@ public final class StandardInput: ByteSource {
         }
         let bytes = Array(buffer[start..<(start + count)])
         start += count
+        scanned = max(scanned, start)
         return bytes
     }
 }

@@ -6,7 +6,8 @@ internal import Glibc
 ///
 /// `abort` (the default) ends the process at once, as a crash would; `drop` closes every
 /// descriptor (the SSH connection with them) and then ends it; `hold` waits there for 60
-/// seconds and goes on (a migration that is slow, for tests that act while it runs).
+/// seconds and goes on (a migration that is slow, for tests that act while it runs); `hold=N`
+/// waits N seconds.
 public struct Failpoints: Sendable {
     public let name: String?
     public let action: String
@@ -33,6 +34,10 @@ public struct Failpoints: Sendable {
         guard point == name else { return }
         if action == "hold" {
             sleep(60)
+            return
+        }
+        if action.hasPrefix("hold="), let seconds = UInt32(action.dropFirst(5)) {
+            sleep(seconds)
             return
         }
         if action == "drop" {

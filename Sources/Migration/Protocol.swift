@@ -49,6 +49,9 @@ public struct GuestPackage: Codable, Sendable, Equatable {
     public var copies: [Bool] = []
     /// The source's vswitches and their IPv4 subnets.
     public var networks: [String: [String]]
+    /// The migration that brought the guest to the source, when it comes back: the target's Not
+    /// Runnable copy that migration left is the one it returns to.
+    public var returning: String? = nil
 }
 
 /// One finding of the target's checks.
@@ -58,6 +61,16 @@ public struct Finding: Codable, Sendable, Equatable {
     /// HPVM's message for the class, when it has one.
     public var message: String
     public var detail: String
+    /// Whether `-F` goes ahead despite this error (the target decides; absent means no): a WWID
+    /// that does not match at an existing path, a vswitch whose subnets differ, too little memory.
+    public var forceable: Bool?
+
+    public init(kind: String, message: String, detail: String, forceable: Bool = false) {
+        self.kind = kind
+        self.message = message
+        self.detail = detail
+        self.forceable = forceable
+    }
 }
 
 /// What the target answers.
@@ -75,6 +88,147 @@ public struct MigrationReply: Codable, Sendable, Equatable {
     public var sha256: String?
 
     public init(type: String) { self.type = type }
+}
+
+/// What the source may send, by its wire name.
+public enum RequestType: String, Sendable, CaseIterable {
+    case hello, check, copy, data, end, prepare, commit, abort, status, bye
+
+    /// The one reply type that answers this request (`error` aside); nil for `data`, which has none.
+    public var answer: ReplyType? {
+        switch self {
+        case .hello: .hello
+        case .check: .report
+        case .copy: .copying
+        case .data: nil
+        case .end: .copied
+        case .prepare: .prepared
+        case .commit: .committed
+        case .abort: .aborted
+        case .status: .status
+        case .bye: .bye
+        }
+    }
+}
+
+/// What the target may answer, by its wire name.
+public enum ReplyType: String, Sendable, CaseIterable {
+    case hello, report, copying, copied, prepared, committed, aborted, status, bye, error
+}
+
+/// A line that is not hpvmmigrate's protocol: not JSON, a field missing or of the wrong type, an
+/// unknown message type, or an answer that does not answer the request.
+public struct ProtocolViolation: Error, Sendable, Equatable, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
+}
+
+/// Strict decoding of every protocol message (issue 8 row 8): a message is accepted only when it
+/// is a JSON object of a known type that carries every field that type needs, with the right JSON
+/// type. Fields a type does not use are ignored.
+public enum ProtocolDecoder {
+    /// The longest line either half accepts, in bytes (data travels as raw bytes, not in lines).
+    public static let lineLimit = 1 << 20
+
+    /// Journal phases `status` may report (`none`: no record of the migration).
+    static let phases: Set<String> = ["none", "preparing", "aborting", "aborted", "source-disabled", "done", "copy-claimed", "prepared", "committed"]
+
+    public static func request(_ line: String) throws(ProtocolViolation) -> MigrationRequest {
+        let request: MigrationRequest = try decode(line)
+        guard let type = RequestType(rawValue: request.type) else {
+            throw ProtocolViolation(reason: "unknown request type '\(Self.shown(request.type))'")
+        }
+        func need(_ present: Bool, _ field: String) throws(ProtocolViolation) {
+            if !present { throw ProtocolViolation(reason: "'\(type.rawValue)' without '\(field)'") }
+        }
+        switch type {
+        case .hello:
+            try need(request.version != nil, "version")
+        case .check, .prepare:
+            try need(request.migrationID != nil, "migrationID")
+            try need(request.sourceHost != nil, "sourceHost")
+            try need(request.guest != nil, "guest")
+            if let guest = request.guest {
+                guard guest.overrides.count == guest.resources.count, guest.copies.count == guest.resources.count else {
+                    throw ProtocolViolation(reason: "'\(type.rawValue)' whose guest has \(guest.resources.count) resources but \(guest.overrides.count) overrides and \(guest.copies.count) copy flags")
+                }
+                guard guest.vcpus > 0, guest.memoryMB > 0 else {
+                    throw ProtocolViolation(reason: "'\(type.rawValue)' of a guest with \(guest.vcpus) vCPUs and \(guest.memoryMB) MB")
+                }
+            }
+        case .commit, .abort:
+            try need(request.migrationID != nil, "migrationID")
+            try need(request.guest != nil, "guest")
+        case .status:
+            try need(request.migrationID != nil, "migrationID")
+        case .copy:
+            try need(request.migrationID != nil, "migrationID")
+            try need(request.path != nil, "path")
+            try need(request.size != nil, "size")
+        case .data:
+            try need(request.offset != nil, "offset")
+            try need(request.length != nil, "length")
+        case .end:
+            try need(request.sha256 != nil, "sha256")
+        case .bye:
+            break
+        }
+        return request
+    }
+
+    /// The answer to a request of type `request`: that request's one reply type, or `error`.
+    public static func reply(_ line: String, to request: RequestType) throws(ProtocolViolation) -> MigrationReply {
+        let reply: MigrationReply = try decode(line)
+        guard let type = ReplyType(rawValue: reply.type) else {
+            throw ProtocolViolation(reason: "unknown answer type '\(Self.shown(reply.type))' to '\(request.rawValue)'")
+        }
+        func need(_ present: Bool, _ field: String) throws(ProtocolViolation) {
+            if !present { throw ProtocolViolation(reason: "'\(type.rawValue)' without '\(field)'") }
+        }
+        if type == .error {
+            try need(reply.message != nil, "message")
+            return reply
+        }
+        guard type == request.answer else {
+            throw ProtocolViolation(reason: "'\(type.rawValue)' in answer to '\(request.rawValue)'")
+        }
+        switch type {
+        case .hello:
+            try need(reply.version != nil, "version")
+        case .report:
+            try need(reply.errors != nil, "errors")
+            try need(reply.warnings != nil, "warnings")
+            try need(reply.map != nil, "map")
+        case .status:
+            try need(reply.phase != nil, "phase")
+            if let phase = reply.phase, !phases.contains(phase) {
+                throw ProtocolViolation(reason: "'status' with an unknown phase '\(Self.shown(phase))'")
+            }
+        case .copied:
+            try need(reply.sha256 != nil, "sha256")
+        default:
+            break
+        }
+        return reply
+    }
+
+    static func decode<T: Decodable>(_ line: String) throws(ProtocolViolation) -> T {
+        guard line.utf8.count <= lineLimit else { throw ProtocolViolation(reason: "a line longer than \(lineLimit) bytes") }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(line.utf8))
+        } catch DecodingError.keyNotFound(let key, _) {
+            throw ProtocolViolation(reason: "a message without '\(key.stringValue)'")
+        } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
+            throw ProtocolViolation(reason: "a field of the wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'")
+        } catch {
+            throw ProtocolViolation(reason: "not a JSON object: \(Self.shown(String(line.prefix(80))))")
+        }
+    }
+
+    /// A value from the peer, safe to print (no control characters, at most 80 characters).
+    static func shown(_ value: String) -> String {
+        String(String(value.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : Character($0) }).prefix(80))
+    }
 }
 
 enum JSONLine {

@@ -13,11 +13,14 @@ public struct TargetAgent {
     let network: NetworkInventory
     let failpoints: Failpoints
     let hostName: String
+    /// The source's address, from `SSH_CONNECTION`, when the source reached this host over SSH.
+    let peerAddress: String?
 
     public init(
         guests: GuestRegistry, writable: @escaping () throws -> GuestRegistry, root: HostRoot, failpoints: Failpoints,
-        hostName: String
+        hostName: String, peerAddress: String? = nil
     ) {
+        self.peerAddress = peerAddress
         self.guests = guests
         self.writable = writable
         self.inventory = StorageInventory(root: root)
@@ -34,8 +37,11 @@ public struct TargetAgent {
         // The arriving guest's name, from the last check: each copy's destination is claimed for it.
         var arriving = ""
         while let line = input.readLine() {
-            guard line.utf8.count <= 16 << 20, let request = JSONLine.decode(MigrationRequest.self, line) else {
-                writeLine(JSONLine.encode(errorReply("the request is not hpvmmigrate protocol JSON")))
+            let request: MigrationRequest
+            do {
+                request = try ProtocolDecoder.request(line)
+            } catch {
+                writeLine(JSONLine.encode(errorReply("the request is not hpvmmigrate's protocol: \(error.reason)")))
                 return
             }
             if request.type == "hello" {
@@ -60,7 +66,7 @@ public struct TargetAgent {
                 // during the copy; a rollback releases it.
                 do {
                     try writable().claimCopyDestination(
-                        path, guest: arriving, migrationID: request.migrationID ?? "", peer: request.sourceHost ?? "source")
+                        path, guest: arriving, migrationID: request.migrationID ?? "", peer: peerAddress ?? request.sourceHost ?? "source")
                 } catch let error as RegistryError {
                     writeLine(JSONLine.encode(errorReply(error.message)))
                     return
@@ -72,13 +78,19 @@ public struct TargetAgent {
                 // The claim made the file: write it where the root resolves it, never through a symlink.
                 let destination = inventory.identify(path)
                 let reply = BackingCopy.receive(realPath: inventory.root.real(destination.resolvedPath), size: size, input: input) {
-                    input.readLine().flatMap { JSONLine.decode(MigrationRequest.self, $0) }
+                    input.readLine().flatMap { try? ProtocolDecoder.request($0) }
                 }
                 writeLine(JSONLine.encode(reply))
                 if reply.type == "error" { return }
                 continue
             }
             let reply = handle(request)
+            // A prepare that finished after the source went away (it waited for this registry, say):
+            // the source never saw "prepared", so it cannot have disabled its copy. Roll back here.
+            if request.type == "prepare", reply.type == "prepared", let guest = request.guest, input.peerHasGone() {
+                try? writable().abortArrival(guest.name, migrationID: request.migrationID ?? "", peer: peerAddress ?? request.sourceHost ?? "source")
+                return
+            }
             if request.type == "check", reply.type == "report", let guest = request.guest {
                 arriving = guest.name
                 copyPaths = Set(
@@ -93,7 +105,9 @@ public struct TargetAgent {
 
     func handle(_ request: MigrationRequest) -> MigrationReply {
         let id = request.migrationID ?? ""
-        let peer = request.sourceHost ?? "source"
+        // The source as this host can reach it again (for --recover here): the address its SSH
+        // connection came from, else the name it gave.
+        let peer = peerAddress ?? request.sourceHost ?? "source"
         do {
             switch request.type {
             case "check":
@@ -102,9 +116,9 @@ public struct TargetAgent {
             case "prepare":
                 guard let guest = request.guest else { return errorReply("prepare needs the guest") }
                 let report = check(guest)
-                // The checks run again under the target's own rules; -F may not override a device
-                // that another guest here owns or that is restricted.
-                if let blocking = report.errors?.first(where: { $0.kind == "restricted" || $0.kind == "name" }) {
+                // The checks run again under the target's own rules; -F overrides only the errors
+                // the check marks forceable (never DAS, restricted, name, or a missing device or vswitch).
+                if let blocking = report.errors?.first(where: { $0.forceable != true }) {
                     return errorReply(blocking.detail)
                 }
                 var spec = GuestSpec(name: guest.name)
@@ -113,7 +127,7 @@ public struct TargetAgent {
                 spec.label = guest.label
                 spec.osType = guest.osType
                 spec.resources = try (report.map ?? []).map { try ResourceStatement.parse($0) }
-                try writable().prepareArrival(spec, migrationID: id, peer: peer)
+                try writable().prepareArrival(spec, migrationID: id, peer: peer, returning: guest.returning)
                 failpoints.hit("target-after-prepare")
                 return MigrationReply(type: "prepared")
             case "commit":
@@ -127,7 +141,14 @@ public struct TargetAgent {
                 return MigrationReply(type: "aborted")
             case "status":
                 var reply = MigrationReply(type: "status")
-                reply.phase = try guests.journal(migrationID: id).last?.phase ?? "none"
+                let journal = try guests.journal(migrationID: id)
+                reply.phase = journal.last?.phase ?? "none"
+                // A migration whose source process still runs here is its own business: say so.
+                if let source = journal.first(where: { $0.role == "source" }),
+                    let holder = MigrationLock.holder(root: inventory.root, guest: source.guestName)
+                {
+                    reply.message = "running: \(holder)"
+                }
                 return reply
             case "bye":
                 return MigrationReply(type: "bye")
@@ -154,12 +175,18 @@ public struct TargetAgent {
         var map: [String] = []
         lazy var byWWID = inventory.scan().pathsByWWID()
         let bridges = network.bridges()
-        if (try? guests.guest(named: guest.name)) != nil {
-            errors.append(Finding(kind: "name", message: "Target VM Host error - guest name is in use.", detail: "a guest named \(guest.name) already exists on \(hostName)"))
+        // The name is free, or it is the Not Runnable copy this guest left here (the return trip).
+        switch Result(catching: { () throws(RegistryError) in try guests.returnRefusal(guest.name, returning: guest.returning) }) {
+        case .success(nil):
+            break
+        case .success(let why?):
+            errors.append(Finding(kind: "name", message: "Target VM Host error - guest name is in use.", detail: "\(why) on \(hostName)"))
+        case .failure(let error):
+            errors.append(Finding(kind: "name", message: "Target VM Host error - guest name is in use.", detail: "the registry could not be checked: \(error.message)"))
         }
         if let memory = network.memoryMB(), memory < guest.memoryMB {
             errors.append(
-                Finding(kind: "resources", message: "Target VM Host error - not enough memory.", detail: "the guest needs \(guest.memoryMB) MB, \(hostName) has \(memory) MB"))
+                Finding(kind: "resources", message: "Target VM Host error - not enough memory.", detail: "the guest needs \(guest.memoryMB) MB, \(hostName) has \(memory) MB", forceable: true))
         }
         for (index, resource) in guest.resources.enumerated() {
             guard var statement = try? ResourceStatement.parse(resource.statement) else {
@@ -178,7 +205,7 @@ public struct TargetAgent {
                     if !wanted.isSubset(of: Set(subnets)) {
                         errors.append(
                             Finding(kind: "vswitch", message: "Target VM Host error - vswitch validation failed.",
-                                    detail: "vswitch \(name) is on \(subnets.joined(separator: ", ")) here, on \(wanted.sorted().joined(separator: ", ")) on the source"))
+                                    detail: "vswitch \(name) \(subnets.isEmpty ? "has no IPv4 subnet" : "is on \(subnets.joined(separator: ", "))") here, \(wanted.sorted().joined(separator: ", ")) on the source", forceable: true))
                     }
                 } else {
                     errors.append(
@@ -210,11 +237,12 @@ public struct TargetAgent {
             if resource.kind == "DISK", let transport = resource.transport.flatMap(Transport.init(rawValue:)), !transport.isSAN {
                 errors.append(
                     Finding(kind: "das", message: "Target VM Host error - direct-attached storage.",
-                            detail: "\(statement.location) is \(transport.rawValue) storage on the source, which \(hostName) cannot reach; copy it with -m ... -C or move the guest to SAN storage"))
+                            detail: "\(statement.location) is \(Self.name(of: transport)) storage on the source, which \(hostName) cannot reach; copy it with -m ... -C or move the guest to SAN storage"))
             }
             let identity = inventory.identify(statement.location)
             if let raw = resource.wwid, let wwid = WWID(raw) {
-                let home = (byWWID[wwid] ?? []).first
+                let paths = byWWID[wwid] ?? []
+                let home = stableName(wwid, paths: paths)
                 if identity.exists && identity.wwid == wwid {
                     // the same LUN at the same path
                 } else if let home, guest.translate {
@@ -224,11 +252,15 @@ public struct TargetAgent {
                     errors.append(
                         Finding(kind: "storage", message: "Device WWID does not match.",
                                 detail: "\(statement.location) is WWID \(identity.wwid?.description ?? "unknown") on \(hostName), the guest's LUN is \(wwid)"
-                                    + (home.map { "; it is \($0) there (use -t to translate)" } ?? "")))
+                                    + (home.map { "; it is \($0) there (use -t to translate)" } ?? ""), forceable: true))
                 } else if let home {
                     errors.append(
                         Finding(kind: "storage", message: "Target VM Host error - Device does not exist.",
                                 detail: "\(statement.location) does not exist on \(hostName); the LUN (WWID \(wwid)) is \(home) there (use -t to translate)"))
+                } else if !paths.isEmpty {
+                    errors.append(
+                        Finding(kind: "storage", message: "Target VM Host error - Device does not exist.",
+                                detail: "\(statement.location) does not exist on \(hostName); the LUN (WWID \(wwid)) has no stable name there (no registry entry, /dev/mapper alias or /dev/disk/by-id/wwn- link, only \(paths.prefix(4).joined(separator: ", "))): name it with -m"))
                 } else {
                     errors.append(
                         Finding(kind: "storage", message: "Target VM Host error - Device does not exist.",
@@ -258,6 +290,52 @@ extension Array {
 }
 
 extension TargetAgent {
+    /// The name `-t` gives the LUN `wwid` here, from the paths that have it: the name this host's
+    /// registry already uses for it, else its multipath alias `/dev/mapper/<alias>`, else
+    /// `/dev/disk/by-id/wwn-…`, else another persistent link (`/dev/rdisk/diskN`). Never a kernel
+    /// name (`/dev/dm-N`, `/dev/sdX`, `/dev/block/M:N`), and for a multipath LUN never one of its
+    /// paths: every candidate must be the whole LUN (the map, when there is one). Nil when no
+    /// name qualifies.
+    func stableName(_ wwid: WWID, paths: [String]) -> String? {
+        let identities = paths.map { ($0, inventory.identify($0)) }
+        // The whole LUN: its multipath map when it has one, else its single device.
+        let map = identities.first { $0.1.transport == .multipath && $0.1.partitionNumber == nil }?.1
+        let devices = Set(identities.filter { $0.1.partitionNumber == nil }.map(\.1.resolvedPath))
+        guard map != nil || devices.count == 1 else { return nil }
+        let whole = map?.resolvedPath ?? devices.first!
+        func isWhole(_ path: String) -> Bool {
+            let identity = inventory.identify(path)
+            return identity.exists && identity.resolvedPath == whole && identity.partitionNumber == nil
+        }
+        func isKernelName(_ path: String) -> Bool {
+            path.hasPrefix("/dev/block/") || path.hasPrefix("/dev/dm-") || path.hasPrefix("/dev/sd") || path.hasPrefix("/dev/nvme")
+                || path.hasPrefix("/dev/vd") || path.hasPrefix("/dev/hd")
+        }
+        let registered = ((try? guests.registeredNames(wwid: wwid)) ?? []).filter { $0.hasPrefix("/") && isWhole($0) }
+        if let name = registered.first { return name }
+        let candidates = paths.filter(isWhole)
+        if let alias = candidates.first(where: { $0.hasPrefix("/dev/mapper/") }) { return alias }
+        if let byID = candidates.first(where: { $0.hasPrefix("/dev/disk/by-id/wwn-") }) { return byID }
+        return candidates.first { !isKernelName($0) && !$0.hasPrefix("/dev/disk/by-path/") }
+    }
+
+    /// A transport as people name it.
+    static func name(of transport: Transport) -> String {
+        switch transport {
+        case .fibreChannel: "Fibre Channel"
+        case .iscsi: "iSCSI"
+        case .sas: "SAS"
+        case .ata: "ATA"
+        case .virtio: "virtio"
+        case .nvme: "PCIe NVMe"
+        case .nvmeFabric: "NVMe over fabrics"
+        case .usb: "USB"
+        case .multipath: "multipath"
+        case .logicalVolume: "logical volume"
+        case .unknown: "direct-attached (its transport is not one this release identifies)"
+        }
+    }
+
     /// What the rules say about giving the arriving guest a statement's storage here: the refusal
     /// `hpvmcreate` (and the prepare phase) would give, asked the same way. A registry that cannot
     /// be read is an obstacle too: the check fails closed.

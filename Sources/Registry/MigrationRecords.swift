@@ -128,6 +128,41 @@ extension GuestRegistry {
         }
     }
 
+    /// The migration that brought `name` here, when it is the last migration that moved it (one
+    /// rolled back did not): a migration back then tells the target, whose Not Runnable copy it
+    /// replaces.
+    public func arrival(of name: String, excluding current: String) throws(RegistryError) -> String? {
+        try store.read { db in
+            guard let last = try db.row(
+                sql: """
+                    SELECT migrationId, role, phase FROM migrationJournal WHERE guestName = ? AND migrationId != ?
+                    AND ((role = 'target' AND phase = 'committed') OR (role = 'source' AND phase IN ('source-disabled', 'done')))
+                    ORDER BY id DESC LIMIT 1
+                    """,
+                arguments: [name, current])
+            else { return nil }
+            guard (last["role"] as String) == "target" && (last["phase"] as String) == "committed" else { return nil }
+            let id: String = last["migrationId"]
+            // The very guest that arrived: not removed and made again, nor renamed, since (the audit
+            // log, written in the same transactions, says).
+            let arrived = try db.fetchOne(
+                Int64.self,
+                sql: """
+                    SELECT max(id) FROM auditLog WHERE action = 'migration' AND object = ?
+                    AND change LIKE '%"phase":"committed"%' AND instr(change, ?) > 0
+                    """,
+                arguments: [name, json(id)]) ?? Int64.max
+            let changed = try db.fetchOne(
+                Bool.self,
+                sql: """
+                    SELECT EXISTS (SELECT 1 FROM auditLog WHERE id > ? AND object = ?
+                                   AND (action IN ('create-guest', 'remove-guest') OR (action = 'modify-guest' AND instr(change, '"name":null') = 0)))
+                    """,
+                arguments: [arrived, name]) ?? true
+            return changed ? nil : id
+        }
+    }
+
     /// Phase 5, the point of no return: the source copy becomes Not Runnable, Not Modify, Not Visible.
     public func disableSource(_ name: String, migrationID: String, peer: String) throws(RegistryError) {
         try store.write { db in
@@ -144,13 +179,33 @@ extension GuestRegistry {
         }
     }
 
-    /// Phase 7: releases the lock; with `remove`, removes the guest as `hpvmremove -F` would.
+    /// Phase 7: releases the lock and records `done`; with `remove` (`-D`) it records `removing`
+    /// instead, and `finishRemoval` removes the guest and records `done` — so a `-D` interrupted
+    /// between the two is seen, and finished, by recovery.
     public func finishSource(_ name: String, migrationID: String, peer: String, remove: Bool) throws(RegistryError) {
         try store.write { db in
             try db.run(sql: "UPDATE guest SET migrationLock = NULL WHERE name = ? AND migrationLock = ?", arguments: [name, migrationID])
-            try appendJournal(db, migrationID, name, "source", peer, "done", remove ? "removed" : nil)
+            try appendJournal(db, migrationID, name, "source", peer, remove ? "removing" : "done", nil)
         }
-        if remove { try self.remove(name, force: true) }
+    }
+
+    /// `-D` after `removing`: removes the guest as `hpvmremove -F` would (unless it is gone
+    /// already, as after an interruption), then records `done (removed)`. Safe to repeat.
+    public func finishRemoval(_ name: String, migrationID: String, peer: String) throws(RegistryError) {
+        if let guest = try guest(named: name), guest.migrationLock == nil, !guest.runnable {
+            try remove(name, force: true)
+        }
+        try record(migrationID, guest: name, role: "source", peer: peer, phase: "done", detail: "removed")
+    }
+
+    /// After the point of no return, when the target has no record of the migration: the guest
+    /// stays Not Runnable here but is no longer locked, so the documented fix (`hpvmmodify -x
+    /// register_status=enabled`, once a person checked the target) works. The journal says so.
+    public func strandSource(_ name: String, migrationID: String, peer: String) throws(RegistryError) {
+        try store.write { db in
+            try db.run(sql: "UPDATE guest SET migrationLock = NULL WHERE name = ? AND migrationLock = ?", arguments: [name, migrationID])
+            try appendJournal(db, migrationID, name, "source", peer, "aborted", "the target has no record; left Not Runnable here")
+        }
     }
 
     /// Rolls the source back before the point of no return: the lock goes, the guest stays runnable.
@@ -168,13 +223,44 @@ extension GuestRegistry {
 
     // MARK: - Target side
 
+    /// Why the guest `name` here is not the Not Runnable copy a migration back (`returning`, the id
+    /// of the migration that took it away from here) may replace; nil when it is. It is that copy
+    /// when it is Not Runnable, not locked, and its last migration from this host is `returning`,
+    /// finished without removing it (HP: the guest comes back to the copy it left).
+    public func returnRefusal(_ name: String, returning: String?) throws(RegistryError) -> String? {
+        try store.read { db in try returnRefusal(name, returning: returning, db) }
+    }
+
+    func returnRefusal(_ name: String, returning: String?, _ db: Database) throws -> String? {
+        guard let existing = try guest(named: name, db) else { return nil }
+        if existing.runnable { return "a guest named \(name) already exists, runnable" }
+        if let lock = existing.migrationLock { return "a guest named \(name) already exists, locked by migration \(lock)" }
+        let last = try db.row(
+            sql: "SELECT migrationId, phase, detail FROM migrationJournal WHERE guestName = ? AND role = 'source' ORDER BY id DESC LIMIT 1",
+            arguments: [name])
+        guard let returning, let last, (last["migrationId"] as String) == returning, (last["phase"] as String) == "done",
+            (last["detail"] as String?) != "removed"
+        else {
+            return "a guest named \(name) already exists (Not Runnable, but not the copy this guest left when it migrated away)"
+        }
+        return nil
+    }
+
     /// Phase 4: creates the guest Not Runnable (and Not Modify, Not Visible), its devices claimed,
     /// locked by the migration. Every device rule applies, as for `hpvmcreate`.
-    public func prepareArrival(_ spec: GuestSpec, migrationID: String, peer: String) throws(RegistryError) {
+    ///
+    /// - Parameter returning: the id of the migration that took this guest away from here, when it
+    ///   comes back: its Not Runnable copy is then replaced in the same transaction (same VM number;
+    ///   the configuration and devices become the arriving ones), still Not Runnable until commit.
+    public func prepareArrival(_ spec: GuestSpec, migrationID: String, peer: String, returning: String? = nil) throws(RegistryError) {
         try store.write { db in
             if let existing = try guest(named: spec.name, db) {
                 if existing.migrationLock == migrationID { return }  // already prepared: idempotent
-                throw RegistryError(.duplicate, "a guest named \(spec.name) already exists on this host.")
+                if let why = try returnRefusal(spec.name, returning: returning, db) {
+                    throw RegistryError(.duplicate, "\(why) on this host.")
+                }
+                try replaceReturning(existing, spec, migrationID: migrationID, peer: peer, returning: returning ?? "", db)
+                return
             }
             let number = try Self.freeVMNumber(db)
             let now = audit.now()
@@ -191,6 +277,42 @@ extension GuestRegistry {
             }
             try appendJournal(db, migrationID, spec.name, "target", peer, "prepared", nil)
         }
+    }
+
+    /// The return trip's prepare: the Not Runnable copy takes the arriving configuration and
+    /// devices and the migration's lock, in the caller's transaction. Devices the copy no longer
+    /// uses stop counting it as a dependent (an entry made for it goes with its last dependent).
+    func replaceReturning(_ existing: Guest, _ spec: GuestSpec, migrationID: String, peer: String, returning: String, _ db: Database) throws {
+        let previous = try db.fetchAll(
+            Int64.self, sql: "SELECT deviceId FROM dependent WHERE name = ? AND kind = 'guest'", arguments: [spec.name])
+        try db.run(sql: "DELETE FROM guestResource WHERE guestId = ?", arguments: [existing.id])
+        try db.run(
+            sql: """
+                UPDATE guest SET label = ?, osType = ?, vcpus = ?, memoryMB = ?, runnable = 0, modifiable = 0, visible = 0,
+                                 statusSetBy = 'Migrate', statusReason = ?, migrationLock = ?, updatedAt = ? WHERE id = ?
+                """,
+            arguments: [spec.label, spec.osType, spec.vcpus, spec.memoryMB, "returning from \(peer)", migrationID, audit.now(), existing.id])
+        var guest = try guest(named: spec.name, db)!
+        for statement in spec.resources {
+            try attach(statement, to: &guest, db)
+        }
+        for deviceID in previous {
+            let stillUses = try db.fetchOne(
+                Bool.self,
+                sql: """
+                    SELECT EXISTS (SELECT 1 FROM guestResource r JOIN deviceName n ON n.name = r.location
+                                   WHERE r.guestId = ? AND n.deviceId = ?)
+                    """,
+                arguments: [existing.id, deviceID]) ?? false
+            guard !stillUses else { continue }
+            try db.run(sql: "DELETE FROM dependent WHERE deviceId = ? AND name = ?", arguments: [deviceID, spec.name])
+            let others = try db.fetchOne(Int.self, sql: "SELECT count(*) FROM dependent WHERE deviceId = ?", arguments: [deviceID]) ?? 0
+            let preserved = try db.fetchOne(
+                Bool.self, sql: "SELECT EXISTS (SELECT 1 FROM deviceAttribute WHERE deviceId = ? AND name = 'PRESERVE' AND value = 'YES')",
+                arguments: [deviceID]) ?? false
+            if others == 0 && !preserved { try DeviceTable.delete(db, id: deviceID) }
+        }
+        try appendJournal(db, migrationID, spec.name, "target", peer, "prepared", "returning:\(returning)")
     }
 
     /// Phase 6: the arrived guest becomes runnable.
@@ -291,6 +413,22 @@ extension GuestRegistry {
             }
             return
         }
+        // A return trip's copy was the guest's Not Runnable copy before: it stays, Not Runnable.
+        let returning = try store.read { db in
+            try db.fetchOne(
+                String.self,
+                sql: "SELECT detail FROM migrationJournal WHERE migrationId = ? AND role = 'target' AND phase = 'prepared' ORDER BY id DESC LIMIT 1",
+                arguments: [migrationID])
+        }
+        if returning?.hasPrefix("returning:") == true {
+            try store.write { db in
+                try db.run(
+                    sql: "UPDATE guest SET migrationLock = NULL, statusReason = ? WHERE id = ? AND migrationLock = ?",
+                    arguments: ["migrated to \(peer)", guest.id, migrationID])
+                try appendJournal(db, migrationID, name, "target", peer, "aborted", "the Not Runnable copy stays")
+            }
+            return
+        }
         try store.write { db in
             try db.run(sql: "UPDATE guest SET migrationLock = NULL, modifiable = 1 WHERE id = ?", arguments: [guest.id])
         }
@@ -300,6 +438,17 @@ extension GuestRegistry {
 }
 
 extension GuestRegistry {
+    /// The names this registry's device entries give the LUN `wwid` (for `-t`: the name it
+    /// already uses is the one to keep), in the order the entries were made.
+    public func registeredNames(wwid: WWID) throws(RegistryError) -> [String] {
+        try store.read { db in
+            try db.fetchAll(
+                String.self,
+                sql: "SELECT n.name FROM device d JOIN deviceName n ON n.deviceId = d.id WHERE d.wwid = ? ORDER BY d.id, n.id",
+                arguments: [wwid.normalized])
+        }
+    }
+
     /// What keeps a migration's copy from writing `location` on this host (`-m … -C`): the refusal
     /// the copy itself would meet. Changes nothing.
     public func copyObstacles(for location: String, guest: String) throws(RegistryError) -> [String] {

@@ -84,6 +84,10 @@ public final class SSHSession {
         let session = SSHSession(socket: fd, pointer: pointer, configuration: configuration)
         libssh2_session_set_blocking(pointer, 1)
         libssh2_session_set_timeout(pointer, Int(configuration.timeoutMilliseconds))
+        // As OpenSSH does: ask first for the host-key algorithms known_hosts holds for this host.
+        if let preference = hostKeyPreference(configuration) {
+            _ = libssh2_session_method_pref(pointer, LIBSSH2_METHOD_HOSTKEY, preference)
+        }
         let rc = libssh2_session_handshake(pointer, libssh2_socket_t(fd))
         guard rc == 0 else {
             throw session.error(.handshake, "SSH handshake with \(configuration.knownHostsName) failed", rc)
@@ -98,6 +102,22 @@ public final class SSHSession {
         guard !disconnected else { return }
         disconnected = true
         _ = hpvm_ssh2_session_disconnect(pointer, "done")
+    }
+
+    /// How long each blocking call may wait before it fails with `.timeout`.
+    /// The corresponding C function is `libssh2_session_set_timeout`.
+    public func setTimeout(milliseconds: Int) {
+        libssh2_session_set_timeout(pointer, milliseconds)
+    }
+
+    /// Sends an SSH keepalive (`keepalive@openssh.com`, reply wanted) unless one went out less than
+    /// `interval` seconds ago. The corresponding C functions are `libssh2_keepalive_config` and
+    /// `libssh2_keepalive_send`.
+    public func keepalive(interval: Int) throws(SSHError) {
+        libssh2_keepalive_config(pointer, 1, UInt32(max(1, interval)))
+        var next: Int32 = 0
+        let rc = libssh2_keepalive_send(pointer, &next)
+        guard rc == 0 else { throw error(.io, "cannot send a keepalive to \(configuration.knownHostsName)", rc) }
     }
 
     /// Runs `command` on the server in a new channel.
@@ -299,4 +319,40 @@ enum Base64 {
         }
         return String(decoding: out, as: UTF8.self)
     }
+}
+
+/// The host-key algorithms to offer, best first: those of the keys known_hosts holds for this host
+/// (plain entries; a hashed one is not read), then the rest in libssh2's order. Nil when known_hosts
+/// names none, so libssh2's own order applies.
+func hostKeyPreference(_ configuration: SSHConfiguration) -> String? {
+    let fd = open(configuration.knownHosts, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while bytes.count < 16 << 20 {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        bytes.append(contentsOf: chunk[0..<n])
+    }
+    Glibc.close(fd)
+    let text = String(decoding: bytes, as: UTF8.self)
+    let algorithms: [String: [String]] = [
+        "ssh-ed25519": ["ssh-ed25519"],
+        "ecdsa-sha2-nistp256": ["ecdsa-sha2-nistp256"], "ecdsa-sha2-nistp384": ["ecdsa-sha2-nistp384"],
+        "ecdsa-sha2-nistp521": ["ecdsa-sha2-nistp521"],
+        "ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+    ]
+    let names = Set([configuration.knownHostsName, configuration.port == 22 ? configuration.host : "[\(configuration.host)]:\(configuration.port)"])
+    var known: [String] = []
+    for line in text.split(separator: "\n") {
+        let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard fields.count >= 3, !fields[0].hasPrefix("#"), !fields[0].hasPrefix("@"),
+            fields[0].split(separator: ",").contains(where: { names.contains(String($0)) }),
+            let offered = algorithms[String(fields[1])]
+        else { continue }
+        for algorithm in offered where !known.contains(algorithm) { known.append(algorithm) }
+    }
+    guard !known.isEmpty else { return nil }
+    let rest = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
+    return (known + rest.filter { !known.contains($0) }).joined(separator: ",")
 }

@@ -45,7 +45,7 @@ import Testing
         try Data(repeating: 0x5A, count: 2 << 20).write(to: URL(fileURLWithPath: hosts.rootA.path + "/dev/sde"))
         #expect(try hosts.on("A", "hpvmcreate", ["-P", "g2", "-r", "1G", "-a", "disk:avio_stor:0,0,0:disk:/dev/sde"]).status == 0)
         let refused = try hosts.migrate("-P", "g2")
-        #expect(refused.status == 1 && refused.stderr.contains("das: /dev/sde is sas storage on the source"))
+        #expect(refused.status == 1 && refused.stderr.contains("das: /dev/sde is SAS storage on the source"))
         let moved = try hosts.migrate("-P", "g2", "-m", "disk:avio_stor:0,0,0:file:/hpvm/disks/g2.img", "-C")
         #expect(moved.status == 0, "\(moved.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: hosts.rootB.path + "/hpvm/disks/g2.img")) == Data(repeating: 0x5A, count: 2 << 20))

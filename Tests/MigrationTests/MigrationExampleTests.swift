@@ -25,7 +25,7 @@ import Testing
         let before = (try hosts.registryBytes("B"))
         let result = try hosts.migrate("-P", "g1")
         #expect(result.status == 1)
-        #expect(result.stderr.hasPrefix("hpvmmigrate: Target VM Host error - vswitch validation failed.\nhpvmmigrate: See HPVM command log file on target VM Host for more detail.\n"))
+        #expect(result.stderr.hasPrefix("hpvmmigrate: Target VM Host error - vswitch validation failed.\nhpvmmigrate: The target's findings follow, one a line (hpvmmigrate -s --json prints them as JSON).\n"))
         #expect(try hosts.runnable("A", "g1") == true)
         #expect(try hosts.registryBytes("B") == before)
     }
