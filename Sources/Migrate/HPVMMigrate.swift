@@ -139,32 +139,42 @@ struct HPVMMigrate: ParsableCommand {
             try Self.serveTarget(environment, failpoints: failpoints, hostName: hostName)
             return
         }
-        var deadline = SSHConnector.defaultDeadline
+        // The deadline: --timeout, else HPVM_MIGRATE_TIMEOUT, else the guest's
+        // migrate_init_phase_timeout (hpvmmodify -x), else the default.
+        var given: Int?
         if let timeout, let value = Self.seconds(timeout) {
-            deadline = value
+            given = value
         } else if let value = env["HPVM_MIGRATE_TIMEOUT"], !value.isEmpty {
             guard let seconds = Self.seconds(value) else {
                 throw ValidationError("HPVM_MIGRATE_TIMEOUT='\(value)' is not a number of seconds from 1 to 3600.")
             }
-            deadline = seconds
+            given = seconds
         }
-        let connector = SSHConnector(remoteCommand: env["HPVM_REMOTE_COMMAND"] ?? "hpvmmigrate", deadline: deadline) { host throws(SSHError) in
-            var configuration = try SSHConfiguration.fromEnvironment(host: host, environment: env)
-            if let port { configuration.port = port }
-            if let user { configuration.user = user }
-            if let identity { configuration.identities = [identity] }
-            if let knownHosts { configuration.knownHosts = knownHosts }
-            return configuration
+        func connector(deadline: Int) -> SSHConnector {
+            SSHConnector(remoteCommand: env["HPVM_REMOTE_COMMAND"] ?? "hpvmmigrate", deadline: deadline) { host throws(SSHError) in
+                var configuration = try SSHConfiguration.fromEnvironment(host: host, environment: env)
+                if let port { configuration.port = port }
+                if let user { configuration.user = user }
+                if let identity { configuration.identities = [identity] }
+                if let knownHosts { configuration.knownHosts = knownHosts }
+                return configuration
+            }
         }
         // The guest must exist already, and --recover has nothing to do without a registry.
         try GuestCommand.withGuests(environment, for: .update) { guests in
-            let migration = SourceMigration(guests: guests, connector: connector, failpoints: failpoints, sourceHost: hostName)
             if recover {
+                let migration = SourceMigration(
+                    guests: guests, connector: connector(deadline: given ?? SSHConnector.defaultDeadline), failpoints: failpoints,
+                    sourceHost: hostName)
                 let lines = try migration.recover(guest: name)
                 if !quiet { Output.write(lines.map { "hpvmmigrate: \($0)\n" }.joined()) }
                 return
             }
             let guest = try GuestCommand.guestName(guests, name: name, number: number)
+            let stored = (try guests.settings(of: guest)["migrate_init_phase_timeout"]).flatMap { Self.seconds($0) }
+            let migration = SourceMigration(
+                guests: guests, connector: connector(deadline: given ?? stored ?? SSHConnector.defaultDeadline),
+                failpoints: failpoints, sourceHost: hostName)
             var options = MigrationOptions(guest: guest, host: host ?? "")
             options.newName = try newName.map { try GuestRules.name($0) }
             options.label = try label.map { try GuestRules.label($0) }

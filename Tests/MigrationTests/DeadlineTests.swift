@@ -36,6 +36,21 @@ import Testing
         #expect(try hosts.runnable("A", "g1") == true)
     }
 
+    @Test func theGuestsInitPhaseTimeoutIsTheDeadlineWhenNothingElseSetsOne() throws {
+        // Given g1 with migrate_init_phase_timeout=2 (issue 14 row 8), and a target that stops answering
+        let hosts = try ready()
+        #expect(try hosts.on("A", "hpvmmodify", ["-P", "g1", "-x", "migrate_init_phase_timeout=2"]).status == 0)
+        let target = try script(hosts, "sleep 20\n")
+        // When it is migrated with no --timeout and no HPVM_MIGRATE_TIMEOUT
+        let (result, elapsed) = try timed { try hosts.migrate("-P", "g1", environment: ["HPVM_REMOTE_COMMAND": target]) }
+        // Then the guest's own setting is the deadline
+        #expect(result.status == 1 && elapsed < 8, "\(elapsed) s: \(result.stderr)")
+        #expect(result.stderr.contains("nothing for 2 s"), "\(result.stderr)")
+        // and the option still wins over it
+        let (forced, _) = try timed { try hosts.migrate("-P", "g1", "--timeout", "1", environment: ["HPVM_REMOTE_COMMAND": target]) }
+        #expect(forced.stderr.contains("nothing for 1 s"), "\(forced.stderr)")
+    }
+
     @Test func theOptionOverridesTheEnvironmentAndBadValuesAreUsageErrors() throws {
         let hosts = try ready()
         let target = try script(hosts, "sleep 20\n")
