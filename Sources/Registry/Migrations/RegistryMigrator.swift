@@ -3,7 +3,10 @@ internal import GRDB
 /// The registry's schema history: one registered migration per file in this folder.
 enum RegistryMigrator {
     /// Every migration's identifier, oldest first.
-    static let identifiers = [M0001CreateRegistry.identifier, M0002AddLookupIndexes.identifier, M0003AddDeviceExtents.identifier]
+    static let identifiers = [
+        M0001CreateRegistry.identifier, M0002AddLookupIndexes.identifier, M0003AddDeviceExtents.identifier,
+        M0004AuditChainTrigger.identifier,
+    ]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -15,6 +18,9 @@ enum RegistryMigrator {
         }
         migrator.registerMigration(M0003AddDeviceExtents.identifier) { db in
             try db.execute(sql: M0003AddDeviceExtents.sql)
+        }
+        migrator.registerMigration(M0004AuditChainTrigger.identifier) { db in
+            try db.execute(sql: M0004AuditChainTrigger.sql)
         }
         return migrator
     }
