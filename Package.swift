@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "hpvmremove", targets: ["Remove"]),
         .executable(name: "hpvmstatus", targets: ["Status"]),
         .executable(name: "hpvmmigrate", targets: ["Migrate"]),
+        .executable(name: "hpvmaudit", targets: ["Audit"]),
         .library(name: "Registry", targets: ["Registry"]),
         .library(name: "Host", targets: ["Host"]),
     ],
@@ -83,6 +84,11 @@ let package = Package(
                 "Registry", "HPVMCLI", "GuestTools", "Migration", "SSH",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "Audit",
+            dependencies: ["Registry", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
         .executableTarget(
