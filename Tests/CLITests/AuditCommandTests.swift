@@ -9,7 +9,8 @@ final class AuditedHost {
     let cli: CLIHost
     var db: String { cli.registryPath }
 
-    init(environment: [String: String] = [:]) throws {
+    /// - Parameter afterEach: run after every command (a test's syslog socket drains itself there).
+    init(environment: [String: String] = [:], afterEach: () -> Void = {}) throws {
         cli = try CLIHost()
         try cli.host.file("/hpvm/disks/g2.img", contents: "disk")
         let commands: [[String]] = [
@@ -29,6 +30,7 @@ final class AuditedHost {
         for command in commands {
             let result = try cli.run(command[0], Array(command.dropFirst()), environment: environment)
             #expect(result.status == 0, "\(command): \(result.stderr)")
+            afterEach()
         }
     }
 
