@@ -40,6 +40,7 @@ let package = Package(
             name: "Registry",
             dependencies: [
                 "Host",
+                "CCrypto",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],

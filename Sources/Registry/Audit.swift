@@ -166,13 +166,25 @@ enum AuditLog {
         prevHash: String, at: String, user: String, command: String, action: String, object: String, change: String,
         format: Int = 1, sudoUser: String? = nil, loginUID: String? = nil
     ) -> String {
-        // Length-prefixed fields, so no two different rows hash the same text.
-        var fields = [prevHash, at, user, command, action, object, change]
-        if format != 1 {
-            // Format 2 on: the format and who, a missing value told apart from an empty one.
-            fields += [String(format), sudoUser.map { "s" + $0 } ?? "n", loginUID.map { "s" + $0 } ?? "n"]
+        // Length-prefixed fields joined by '|', so no two different rows hash the same text.
+        var text: [UInt8] = []
+        text.reserveCapacity(prevHash.utf8.count + at.utf8.count + user.utf8.count + command.utf8.count
+            + action.utf8.count + object.utf8.count + change.utf8.count + 96)
+        func add(_ field: String, prefix: UInt8? = nil) {
+            if !text.isEmpty { text.append(UInt8(ascii: "|")) }
+            text += String(field.utf8.count + (prefix == nil ? 0 : 1)).utf8
+            text.append(UInt8(ascii: ":"))
+            if let prefix { text.append(prefix) }
+            text += field.utf8
         }
-        return SHA256.hex(fields.map { "\($0.utf8.count):\($0)" }.joined(separator: "|"))
+        for field in [prevHash, at, user, command, action, object, change] { add(field) }
+        if format != 1 {
+            // Format 2 on: the format and who, a missing value ("n") told apart from an empty one ("s").
+            add(String(format))
+            if let sudoUser { add(sudoUser, prefix: UInt8(ascii: "s")) } else { add("n") }
+            if let loginUID { add(loginUID, prefix: UInt8(ascii: "s")) } else { add("n") }
+        }
+        return SHA256.hex(text)
     }
 
     /// The digest a record should have.
@@ -202,9 +214,17 @@ extension RegistryStore {
 extension AuditLog {
     /// Every row, oldest first; a registry from before M0004 (read-only, not migrated) has format 1 rows only.
     static func records(_ db: Database, where clause: String = "1", arguments: StatementArguments = []) throws -> [AuditRecord] {
+        var result: [AuditRecord] = []
+        try forEachRecord(db, where: clause, arguments: arguments) { result.append($0) }
+        return result
+    }
+
+    /// Calls `body` with every row, oldest first, holding one row at a time.
+    static func forEachRecord(
+        _ db: Database, where clause: String = "1", arguments: StatementArguments = [], _ body: (AuditRecord) throws -> Void
+    ) throws {
         let hasFormat = try db.columns(in: "auditLog").contains { $0.name == "format" }
         let extra = hasFormat ? ", format, sudoUser, loginUID" : ""
-        var result: [AuditRecord] = []
         let cursor = try db.rowCursor(
             sql: "SELECT id, at, user, command, action, object, change, prevHash, hash\(extra) FROM auditLog WHERE \(clause) ORDER BY id",
             arguments: arguments)
@@ -217,17 +237,30 @@ extension AuditLog {
                 record.sudoUser = row[10]
                 record.loginUID = row[11]
             }
-            result.append(record)
+            try body(record)
         }
-        return result
     }
 
     /// The first place the chain breaks, if any: a row that does not follow the one before, or
     /// whose contents no longer give its hash.
     static func chainBreak(_ records: [AuditRecord]) -> AuditFinding? {
-        var previous = genesis
-        var expectedID: Int64 = 1
+        var chain = Chain()
         for record in records {
+            if let broken = chain.check(record) { return broken }
+        }
+        return nil
+    }
+
+    /// The chain checked one row at a time.
+    struct Chain {
+        var previous = AuditLog.genesis
+        var expectedID: Int64 = 1
+
+        mutating func check(_ record: AuditRecord) -> AuditFinding? {
+            defer {
+                previous = record.hash
+                expectedID = record.id + 1
+            }
             guard record.prevHash == previous else {
                 return AuditFinding(
                     row: record.id,
@@ -243,9 +276,7 @@ extension AuditLog {
             guard record.format == 1 || record.format == 2 else {
                 return AuditFinding(row: record.id, message: "audit log row \(record.id) has an unknown format \(record.format).")
             }
-            previous = record.hash
-            expectedID += 1
+            return nil
         }
-        return nil
     }
 }

@@ -55,31 +55,59 @@ extension RegistryStore {
         }
         return try read { db in
             var report = AuditReport()
+            // The whole log is read once: mapping the file saves a copy of every page.
+            _ = try? String.fetchOne(db, sql: "PRAGMA mmap_size = 1073741824")
             report.findings += try AuditVerifier.triggerFindings(db)
-            let records = try AuditLog.records(db)
-            report.rows = records.count
-            report.head = records.last.map { AuditHead(id: $0.id, hash: $0.hash) }
-            if let broken = AuditLog.chainBreak(records) { report.findings.append(broken) }
-            report.findings += AuditVerifier.headFindings(records, anchors)
+            // One pass, one row held at a time: the chain, the kept heads, the replay.
+            var chain = AuditLog.Chain()
+            var chainBroken: AuditFinding?
+            var wanted: [Int64: [String]] = [:]
+            for head in anchors { wanted[head.id, default: []].append(head.hash) }
+            var headFindings: [AuditFinding] = []
+            var replay = AuditReplay()
+            var replayFailure: AuditFinding?
+            var last: AuditRecord?
+            try AuditLog.forEachRecord(db) { record in
+                report.rows += 1
+                if chainBroken == nil { chainBroken = chain.check(record) }
+                if let hashes = wanted.removeValue(forKey: record.id) {
+                    for hash in hashes where hash != record.hash {
+                        headFindings.append(AuditFinding(
+                            row: record.id,
+                            message: "audit row \(record.id) has hash \(record.hash), not the kept head's \(hash): the log was rewritten up to that row."))
+                    }
+                }
+                if replayFailure == nil {
+                    do { try replay.apply(record) } catch {
+                        replayFailure = AuditFinding(row: record.id, message: (error as? AuditReplay.ReplayError)?.message ?? "\(error)")
+                    }
+                }
+                last = record
+            }
+            report.head = last.map { AuditHead(id: $0.id, hash: $0.hash) }
+            if let chainBroken { report.findings.append(chainBroken) }
+            for (id, hashes) in wanted.sorted(by: { $0.key < $1.key }) {
+                for hash in hashes {
+                    headFindings.append(AuditFinding(
+                        row: id,
+                        message: "the kept head \(AuditHead(id: id, hash: hash)) is no longer in the log, which ends at row \(last?.id ?? 0): rows were cut off."))
+                }
+            }
+            report.findings += headFindings.sorted { $0.row < $1.row }
             if logFile != nil {
                 report.anchoredHeads = fromLog.count
                 let newest = fromLog.map(\.id).max() ?? 0
-                if let last = records.last, last.id > newest {
+                if let last, last.id > newest {
                     report.findings.append(AuditFinding(
                         row: newest + 1,
                         message: "audit rows \(newest + 1) to \(last.id) are in no head the system log holds: they were written without a command, or the log was cut and rewritten."))
                 }
             }
-            var replay = AuditReplay()
-            var replayed = true
-            for record in records {
-                do { try replay.apply(record) } catch {
-                    report.findings.append(AuditFinding(row: record.id, message: (error as? AuditReplay.ReplayError)?.message ?? "\(error)"))
-                    replayed = false
-                    break
-                }
+            if let replayFailure {
+                report.findings.append(replayFailure)
+            } else {
+                report.findings += try replay.compare(db)
             }
-            if replayed { report.findings += try replay.compare(db) }
             return report
         }
     }
@@ -168,29 +196,6 @@ enum AuditVerifier {
             }
         }
         return findings
-    }
-
-    static func headFindings(_ records: [AuditRecord], _ heads: [AuditHead]) -> [AuditFinding] {
-        var findings: [AuditFinding] = []
-        let last = records.last?.id ?? 0
-        for head in heads {
-            // Ids run 1, 2, 3…, so row n is at index n-1 when the chain holds; look it up otherwise.
-            let index = Int(head.id) - 1
-            let record = index >= 0 && index < records.count && records[index].id == head.id
-                ? records[index] : records.first { $0.id == head.id }
-            guard let record else {
-                findings.append(AuditFinding(
-                    row: head.id,
-                    message: "the kept head \(head) is no longer in the log, which ends at row \(last): rows were cut off."))
-                continue
-            }
-            if record.hash != head.hash {
-                findings.append(AuditFinding(
-                    row: head.id,
-                    message: "audit row \(head.id) has hash \(record.hash), not the kept head's \(head.hash): the log was rewritten up to that row."))
-            }
-        }
-        return findings.sorted { $0.row < $1.row }
     }
 }
 
