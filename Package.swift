@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "hpvmstatus", targets: ["Status"]),
         .executable(name: "hpvmmigrate", targets: ["Migrate"]),
         .executable(name: "hpvmsshsetup", targets: ["SSHSetupCommand"]),
+        .executable(name: "hpvmaudit", targets: ["Audit"]),
         .library(name: "Registry", targets: ["Registry"]),
         .library(name: "Host", targets: ["Host"]),
     ],
@@ -40,6 +41,7 @@ let package = Package(
             name: "Registry",
             dependencies: [
                 "Host",
+                "CCrypto",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -90,6 +92,11 @@ let package = Package(
         .executableTarget(
             name: "SSHSetupCommand",
             dependencies: ["Registry", "HPVMCLI", "SSHSetup", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "Audit",
+            dependencies: ["Registry", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
         .executableTarget(

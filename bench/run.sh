@@ -66,8 +66,9 @@ INSERT INTO device (type, name, devType, exist, identityKey, resolvedPath, creat
   VALUES ('gdev', '/bench/x.img', 'FILE', 1, 'path:/bench/x.img', '/bench/x.img', strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ'));
 INSERT INTO deviceName (deviceId, name, position) VALUES (last_insert_rowid(), '/bench/x.img', 0);
 INSERT INTO deviceAttribute (deviceId, name, value) SELECT id, 'SHARE', 'NO' FROM device WHERE name = '/bench/x.img';
-INSERT INTO auditLog (at, user, command, action, object, change, prevHash, hash)
-  VALUES (strftime('%Y-%m-%dT%H:%M:%fZ'), 'root', 'sqlite3', 'add', '/bench/x.img', '{}', '0', hex(randomblob(32)));
+INSERT INTO auditLog (id, at, user, command, action, object, change, prevHash, hash)
+  SELECT coalesce(max(id), 0) + 1, strftime('%Y-%m-%dT%H:%M:%fZ'), 'root', 'sqlite3', 'add', '/bench/x.img', '{}',
+         coalesce((SELECT hash FROM auditLog ORDER BY id DESC LIMIT 1), printf('%064d', 0)), lower(hex(randomblob(32))) FROM auditLog;
 COMMIT;"
     HPVM_ROOT="$root" hyperfine -N --warmup 5 --runs "${RUNS_A:-100}" --export-csv "$work/a.csv" \
         -n "hpvmdevmgmt -a" -n "sqlite3 insert" \
@@ -251,8 +252,10 @@ INSERT INTO guestResource (guestId, position, deviceType, adapterType, bus, devi
   SELECT (SELECT id FROM guest WHERE name = 'newguest'), d.id - (SELECT min(id) FROM device WHERE createdAt = 'now'),
          CASE d.devType WHEN 'VSWITCH' THEN 'network' ELSE 'disk' END, 'avio_stor', 0, 0, 0, NULL, 'file', d.name
   FROM device d WHERE createdAt = 'now';
-INSERT INTO auditLog (at, user, command, action, object, change, prevHash, hash)
-  SELECT strftime('%Y-%m-%dT%H:%M:%fZ'), 'root', 'sqlite3', 'attach', name, '{}', '0', hex(randomblob(32)) FROM device WHERE createdAt = 'now';
+$(for j in 0 1 2 3 4 5 6 7; do echo "INSERT INTO auditLog (id, at, user, command, action, object, change, prevHash, hash)
+  SELECT coalesce(max(id), 0) + 1, strftime('%Y-%m-%dT%H:%M:%fZ'), 'root', 'sqlite3', 'attach',
+         (SELECT name FROM device WHERE createdAt = 'now' ORDER BY id LIMIT 1 OFFSET $j), '{}',
+         (SELECT hash FROM auditLog ORDER BY id DESC LIMIT 1), lower(hex(randomblob(32))) FROM auditLog;"; done)
 UPDATE device SET createdAt = 'then' WHERE createdAt = 'now';
 COMMIT;"
     HPVM_ROOT="$root" hyperfine -N --warmup 3 --runs "${RUNS_F:-40}" --export-csv "$work/f.csv" \

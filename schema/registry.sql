@@ -13,7 +13,7 @@ CREATE TABLE auditLog (
     change TEXT NOT NULL,
     prevHash TEXT NOT NULL,
     hash TEXT NOT NULL UNIQUE
-);
+, format INTEGER NOT NULL DEFAULT 1, sudoUser TEXT, loginUID TEXT);
 
 CREATE TABLE autoRdevBackup (
     id INTEGER PRIMARY KEY,
@@ -153,6 +153,15 @@ CREATE INDEX migrationJournal_migrationId ON migrationJournal(migrationId);
 CREATE TRIGGER auditLog_appendOnly_delete BEFORE DELETE ON auditLog
 BEGIN
     SELECT RAISE(ABORT, 'auditLog is append-only');
+END;
+
+CREATE TRIGGER auditLog_appendOnly_insert BEFORE INSERT ON auditLog
+WHEN NEW.id IS NOT (SELECT coalesce(max(id), 0) + 1 FROM auditLog)
+  OR NEW.prevHash IS NOT coalesce((SELECT hash FROM auditLog ORDER BY id DESC LIMIT 1),
+                                  '0000000000000000000000000000000000000000000000000000000000000000')
+  OR EXISTS (SELECT 1 FROM auditLog WHERE hash = NEW.hash)
+BEGIN
+    SELECT RAISE(ABORT, 'auditLog is append-only: a new row must take the next id and chain to the last row');
 END;
 
 CREATE TRIGGER auditLog_appendOnly_update BEFORE UPDATE ON auditLog

@@ -69,7 +69,9 @@ extension DeviceManager {
                 let unchanged = entry.exists && entry.devType == identity.kind && entry.wwid == wwid && entry.identityKey == key
                     && entry.containerKey == identity.containerKey && entry.transport == identity.transport?.rawValue
                     && entry.resolvedPath == identity.resolvedPath
+                var deviceChanged = false
                 if identity.exists && !mismatch && !unchanged {
+                    deviceChanged = true
                     try db.run(sql: """
                             UPDATE device SET devType = ?, exist = 1, wwid = ?, identityKey = ?, containerKey = ?,
                                               transport = ?, resolvedPath = ? WHERE id = ?
@@ -87,10 +89,13 @@ extension DeviceManager {
                     }
                 }
                 if !identity.exists && entry.exists {
+                    deviceChanged = true
                     try db.run(sql: "UPDATE device SET exist = 0 WHERE id = ?", arguments: [entry.id])
                 }
-                // Aliases.
+                // Aliases: one key each for those removed and added, so the change is JSON without repeated keys.
                 var names = entry.names
+                var removedAliases: [String] = []
+                var addedAliases: [String] = []
                 for alias in entry.names.dropFirst() {
                     let aliasIdentity = rules.inventory.identify(alias, scan: scan)
                     let same = aliasIdentity.exists
@@ -100,7 +105,7 @@ extension DeviceManager {
                         names.removeAll { $0 == alias }
                         taken.remove(alias)
                         report.aliasesRemoved.append(alias)
-                        changes.append(#""removedAlias":\#(json(alias))"#)
+                        removedAliases.append(alias)
                     }
                 }
                 if let wwid, !entry.ignoreWWID, !mismatch {
@@ -112,7 +117,7 @@ extension DeviceManager {
                         names.append(path)
                         taken.insert(path)
                         report.aliasesAdded.append(path)
-                        changes.append(#""addedAlias":\#(json(path))"#)
+                        addedAliases.append(path)
                     }
                 }
                 if names != entry.names {
@@ -127,7 +132,11 @@ extension DeviceManager {
                         try DeviceTable.setNames(db, id: entry.id, names: names)
                     }
                 }
-                if !changes.isEmpty {
+                if !removedAliases.isEmpty { changes.append(#""removedAliases":\#(json(removedAliases))"#) }
+                if !addedAliases.isEmpty { changes.append(#""addedAliases":\#(json(addedAliases))"#) }
+                if !changes.isEmpty || deviceChanged {
+                    // The device's columns as they are now: the replay of the log cannot ask the host.
+                    changes.append(#""device":\#(try DeviceTable.identityJSON(db, id: entry.id))"#)
                     try DeviceTable.touch(db, id: entry.id, now: now)
                     auditRows.append(("rescan", entry.name, "{" + changes.joined(separator: ",") + "}"))
                 }

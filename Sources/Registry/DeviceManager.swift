@@ -116,7 +116,7 @@ public struct DeviceManager: Sendable {
             try DeviceTable.touch(db, id: twin.id, now: now)
             try AuditLog.append(
                 db, audit, action: "add-alias", object: twin.name,
-                change: #"{"alias":\#(json(name)),"type":"\#(type.rawValue)"}"#)
+                change: #"{"alias":\#(json(name)),"type":"\#(type.rawValue)","attribute":\#(attribute.map { json([$0.name: $0.value]) } ?? "null")}"#)
             outcome.notes.append(
                 "\(Display.safe(name)) is the same device as \(type.rawValue) entry \(Display.safe(twin.name)); added as an alias.")
             return outcome
@@ -128,7 +128,7 @@ public struct DeviceManager: Sendable {
             attributes: attributes, now: now)
         try AuditLog.append(
             db, audit, action: "add", object: name,
-            change: #"{"type":"\#(type.rawValue)","devType":"\#(identity.kind.rawValue)","wwid":\#(json(identity.wwid?.description)),"attributes":\#(json(attributes))}"#
+            change: #"{"type":"\#(type.rawValue)","devType":"\#(identity.kind.rawValue)","wwid":\#(json(identity.wwid?.description)),"attributes":\#(json(attributes)),"device":\#(try DeviceTable.identityJSON(db, id: id))}"#
         )
         outcome.notes.append("added \(type.rawValue) entry \(Display.safe(name)) (id \(id)).")
         return outcome
@@ -235,7 +235,7 @@ public struct DeviceManager: Sendable {
         try DeviceTable.touch(db, id: entry.id, now: audit.now())
         try AuditLog.append(
             db, audit, action: "delete-attribute", object: entry.name,
-            change: #"{"attribute":"\#(attribute)","was":\#(json(entry.attributes[attribute]))}"#)
+            change: #"{"attribute":"\#(attribute)","was":\#(json(entry.attributes[attribute])),"value":\#(json(attribute == "SHARE" ? (entry.devType == .vswitch ? "YES" : "NO") : nil))}"#)
         return Outcome(notes: ["removed \(attribute) from \(Display.safe(entry.name))."])
     }
 
@@ -268,7 +268,8 @@ public struct DeviceManager: Sendable {
         }
         try DeviceTable.touch(db, id: entry.id, now: audit.now())
         try AuditLog.append(
-            db, audit, action: "delete-alias", object: entry.name, change: #"{"alias":\#(json(name))}"#)
+            db, audit, action: "delete-alias", object: entry.name,
+            change: #"{"alias":\#(json(name)),"device":\#(try DeviceTable.identityJSON(db, id: entry.id))}"#)
         return Outcome(notes: ["removed alias \(Display.safe(name)) from \(Display.safe(remaining[0]))."])
     }
 
@@ -340,7 +341,7 @@ public struct DeviceManager: Sendable {
             arguments: [value, newKey, audit.now(), entry.id])
         try AuditLog.append(
             db, audit, action: value ? "set-ignorewwid" : "clear-ignorewwid", object: entry.name,
-            change: #"{"IGNOREWWID":"\#(value ? "YES" : "NO")"}"#)
+            change: #"{"IGNOREWWID":"\#(value ? "YES" : "NO")","device":\#(try DeviceTable.identityJSON(db, id: entry.id))}"#)
         return Outcome(notes: ["IGNOREWWID=\(value ? "YES" : "NO") on \(Display.safe(entry.name))."])
     }
 
@@ -409,7 +410,7 @@ public struct DeviceManager: Sendable {
         }
         try AuditLog.append(
             db, audit, action: "rename", object: new[0],
-            change: #"{"type":"\#(type.rawValue)","old":\#(json(entry.names)),"new":\#(json(new)),"wwid":\#(json(identity.wwid?.description)),"guestResources":\#(rewritten)}"#)
+            change: #"{"type":"\#(type.rawValue)","old":\#(json(entry.names)),"new":\#(json(new)),"wwid":\#(json(identity.wwid?.description)),"guestResources":\#(rewritten),"device":\#(try DeviceTable.identityJSON(db, id: entry.id))}"#)
         return Outcome(
             notes: ["replaced \(Display.safe(entry.name)) by \(Display.list(new, separator: ",")); \(entry.dependents.count) dependents kept, \(rewritten) guest resources rewritten."])
     }

@@ -346,7 +346,7 @@ public struct GuestRegistry: Sendable {
                     arguments: arguments + [now, guest.id])
                 try AuditLog.append(
                     db, audit, action: "modify-guest", object: name,
-                    change: #"{"vcpus":\#(change.vcpus.map(String.init) ?? "null"),"memoryMB":\#(change.memoryMB.map(String.init) ?? "null"),"label":\#(json(change.label)),"name":\#(json(change.newName)),"startType":\#(json(change.startType)),"entitlement":\#(json(change.entitlement))}"#)
+                    change: #"{"vcpus":\#(change.vcpus.map(String.init) ?? "null"),"memoryMB":\#(change.memoryMB.map(String.init) ?? "null"),"label":\#(json(change.label)),"osType":\#(json(change.osType)),"name":\#(json(change.newName)),"startType":\#(json(change.startType)),"entitlement":\#(json(change.entitlement))}"#)
             }
         }
     }
@@ -579,7 +579,7 @@ public struct GuestRegistry: Sendable {
                 db, type: .gdev, names: [location], identity: identity, extents: claim.extents, ignoreWWID: false,
                 attributes: ["SHARE": identity.kind == .vswitch ? "YES" : "NO"], now: audit.now())
             entryName = location
-            created = #","created":{"type":"gdev","devType":"\#(identity.kind.rawValue)","wwid":\#(json(identity.wwid?.description))}"#
+            created = #","created":{"type":"gdev","devType":"\#(identity.kind.rawValue)","wwid":\#(json(identity.wwid?.description)),"device":\#(try DeviceTable.identityJSON(db, id: entryID))}"#
         }
         let placed = try place(statement, guest: guest, db)
         try db.run(sql: "INSERT OR IGNORE INTO dependent (deviceId, name, kind) VALUES (?, ?, 'guest')", arguments: [entryID, guest.name])
@@ -595,7 +595,7 @@ public struct GuestRegistry: Sendable {
         // One audit row for the attachment and, when the entry is new, its creation.
         try AuditLog.append(
             db, audit, action: "attach", object: entryName,
-            change: #"{"guest":\#(json(guest.name)),"resource":\#(json(placed.description))\#(created)}"#)
+            change: #"{"guest":\#(json(guest.name)),"resource":\#(json(placed.description)),"row":\#(try Self.resourceJSON(db, guestID: guest.id, position: position))\#(created)}"#)
     }
 
     /// The statement with its guest address checked, or assigned when it was left empty.
@@ -667,8 +667,10 @@ public struct GuestRegistry: Sendable {
     /// Removes one resource row; the guest stops being a dependent of the entry once no resource
     /// of it uses the device, and the entry goes with its last dependent unless PRESERVE=YES.
     private func detach(row id: Int64, location: String, guest: Guest, _ db: Database) throws {
+        let position = try db.fetchOne(Int.self, sql: "SELECT position FROM guestResource WHERE id = ?", arguments: [id]) ?? -1
         try db.run(sql: "DELETE FROM guestResource WHERE id = ?", arguments: [id])
-        try AuditLog.append(db, audit, action: "detach", object: location, change: #"{"guest":\#(json(guest.name))}"#)
+        try AuditLog.append(
+            db, audit, action: "detach", object: location, change: #"{"guest":\#(json(guest.name)),"position":\#(position)}"#)
         guard let entry = try DeviceTable.entry(named: location, db) else { return }
         let stillUses = try db.fetchOne(Bool.self, sql: """
                 SELECT EXISTS (SELECT 1 FROM guestResource r JOIN deviceName n ON n.name = r.location

@@ -61,12 +61,12 @@ public struct HostRestrictions: Sendable {
                     continue
                 }
                 if try DeviceTable.entry(named: device.path, db) != nil { continue }
-                _ = try DeviceTable.insert(
+                let id = try DeviceTable.insert(
                     db, type: .rdev, names: [device.path], identity: identity, extents: claim.extents, ignoreWWID: false,
                     attributes: ["SHARE": "NO", "AUTORDEV": "YES"], now: now)
                 try AuditLog.append(
                     db, audit, action: "add", object: device.path,
-                    change: #"{"type":"rdev","AUTORDEV":"YES","reason":\#(json(device.reason)),"wwid":\#(json(identity.wwid?.description))}"#)
+                    change: #"{"type":"rdev","AUTORDEV":"YES","reason":\#(json(device.reason)),"wwid":\#(json(identity.wwid?.description)),"attributes":{"AUTORDEV":"YES","SHARE":"NO"},"device":\#(try DeviceTable.identityJSON(db, id: id))}"#)
                 wanted.insert(device.path)
                 report.added.append(device.path)
             }
@@ -130,11 +130,12 @@ public struct HostRestrictions: Sendable {
                 {
                     throw RegistryError(refusal.code, refusal.message.dropLast() + "; nothing was changed.")
                 }
-                _ = try DeviceTable.insert(
+                let id = try DeviceTable.insert(
                     db, type: .rdev, names: [name], identity: claim.identity, extents: claim.extents, ignoreWWID: false,
                     attributes: ["SHARE": "NO", "AUTORDEV": "YES"], now: now)
                 try AuditLog.append(
-                    db, audit, action: "add", object: name, change: #"{"type":"rdev","AUTORDEV":"YES","by":"restore"}"#)
+                    db, audit, action: "add", object: name,
+                    change: #"{"type":"rdev","AUTORDEV":"YES","by":"restore","attributes":{"AUTORDEV":"YES","SHARE":"NO"},"device":\#(try DeviceTable.identityJSON(db, id: id))}"#)
                 report.added.append(name)
             }
             return report

@@ -70,7 +70,8 @@ extension GuestRegistry {
     }
 
     func appendJournal(
-        _ db: Database, _ migrationID: String, _ guest: String, _ role: String, _ peer: String, _ phase: String, _ detail: String?
+        _ db: Database, _ migrationID: String, _ guest: String, _ role: String, _ peer: String, _ phase: String, _ detail: String?,
+        extra: String = ""
     ) throws {
         try db.run(
             sql: """
@@ -80,7 +81,7 @@ extension GuestRegistry {
             arguments: [migrationID, guest, role, peer, phase, detail, audit.now()])
         try AuditLog.append(
             db, audit, action: "migration", object: guest,
-            change: #"{"migration":\#(json(migrationID)),"role":"\#(role)","peer":\#(json(peer)),"phase":"\#(phase)"}"#)
+            change: #"{"migration":\#(json(migrationID)),"role":"\#(role)","peer":\#(json(peer)),"phase":"\#(phase)"\#(extra)}"#)
     }
 
     // MARK: - Source side
@@ -271,6 +272,9 @@ extension GuestRegistry {
                     VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 'Migrate', ?, ?, ?, ?)
                     """,
                 arguments: [spec.name, number, spec.label, spec.osType, spec.vcpus, spec.memoryMB, "arriving from \(peer)", migrationID, now, now])
+            try AuditLog.append(
+                db, audit, action: "create-guest", object: spec.name,
+                change: #"{"vmNumber":\#(number),"vcpus":\#(spec.vcpus),"memoryMB":\#(spec.memoryMB),"label":\#(json(spec.label)),"osType":\#(json(spec.osType)),"runnable":false,"modifiable":false,"visible":false,"statusSetBy":"Migrate","statusReason":\#(json("arriving from \(peer)")),"migrationLock":\#(json(migrationID))}"#)
             var guest = try guest(named: spec.name, db)!
             for statement in spec.resources {
                 try attach(statement, to: &guest, db)
@@ -361,6 +365,7 @@ extension GuestRegistry {
                 $0.type == .gdev && $0.identityKey == claim.identity.key(ignoringWWID: $0.ignoreWWID)
             }
             let entryID: Int64
+            var created = ""
             if let entry {
                 entryID = entry.id
                 if !entry.names.contains(location) { try DeviceTable.addName(db, id: entry.id, name: location) }
@@ -368,9 +373,12 @@ extension GuestRegistry {
                 entryID = try DeviceTable.insert(
                     db, type: .gdev, names: [location], identity: claim.identity, extents: claim.extents, ignoreWWID: false,
                     attributes: ["SHARE": "NO"], now: audit.now())
+                created = #","created":{"type":"gdev","attributes":{"SHARE":"NO"},"device":\#(try DeviceTable.identityJSON(db, id: entryID))}"#
             }
             try db.run(sql: "INSERT OR IGNORE INTO dependent (deviceId, name, kind) VALUES (?, ?, 'guest')", arguments: [entryID, name])
-            try appendJournal(db, migrationID, name, "target", peer, "copy-claimed", location)
+            try appendJournal(
+                db, migrationID, name, "target", peer, "copy-claimed", location,
+                extra: #","location":\#(json(location)),"entry":\#(json(entry?.name ?? location))\#(created)"#)
         }
     }
 

@@ -5,7 +5,7 @@ import Testing
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
-    @Test(arguments: ["hpvmdevmgmt", "hpvmhostrdev", "hpvmcreate", "hpvmmodify", "hpvmremove", "hpvmstatus", "hpvmmigrate", "hpvmsshsetup"])
+    @Test(arguments: ["hpvmdevmgmt", "hpvmhostrdev", "hpvmcreate", "hpvmmodify", "hpvmremove", "hpvmstatus", "hpvmmigrate", "hpvmsshsetup", "hpvmaudit"])
     func pageIsLintCleanAndNamesEveryOption(tool: String) throws {
         let page = Self.packageRoot + "/man/\(tool).8"
         // mandoc finds nothing to warn about
@@ -17,7 +17,14 @@ import Testing
         let dump = try runProcess(binDirectory + "/" + tool, ["--experimental-dump-help"])
         let json = try #require(try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any])
         let command = try #require(json["command"] as? [String: Any])
-        let arguments = try #require(command["arguments"] as? [[String: Any]])
+        // A command with subcommands (hpvmaudit) has its options on them.
+        func options(_ command: [String: Any]) -> [[String: Any]] {
+            ((command["arguments"] as? [[String: Any]]) ?? [])
+                + ((command["subcommands"] as? [[String: Any]]) ?? []).filter { $0["commandName"] as? String != "help" }
+                .flatMap(options)
+        }
+        let arguments = options(command)
+        #expect(!arguments.isEmpty)
         var checked = 0
         for argument in arguments {
             for name in (argument["names"] as? [[String: String]]) ?? [] {

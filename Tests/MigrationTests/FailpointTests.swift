@@ -21,6 +21,14 @@ import Testing
         #expect(!(a == true && b == true), "\(label): runnable on both hosts")
     }
 
+    /// Both registries' audit logs, replayed, match their tables (hpvmaudit verify).
+    func expectAuditIntact(_ hosts: TwoHosts, _ label: String) throws {
+        for host: Character in ["A", "B"] {
+            let verify = try hosts.on(host, "hpvmaudit", ["verify"])
+            #expect(verify.status == 0, "\(label): host \(host): \(verify.stderr)")
+        }
+    }
+
     @Test(arguments: cases)
     func failureAtEveryPhaseKeepsTheGuestRunnableOnAtMostOneHostAndRecoveryFinishesIt(_ failure: Case) throws {
         let onTarget = failure.point.hasPrefix("target-")
@@ -50,6 +58,7 @@ import Testing
         // Recovery is idempotent
         let again = try hosts.on("A", "hpvmmigrate", ["--recover"])
         #expect(again.status == 0 && again.stdout.contains("nothing to recover"))
+        try expectAuditIntact(hosts, spec)
     }
 
     @Test func recoveryWithTheTargetDownSaysWhatToDoAndKeepsTheInvariant() throws {
@@ -65,6 +74,7 @@ import Testing
         #expect(try hosts.on("A", "hpvmmigrate", ["--recover", "-P", "g1"]).status == 0)
         #expect(try hosts.runnable("B", "g1") == true)
         #expect(try hosts.runnable("A", "g1") == false)
+        try expectAuditIntact(hosts, "target down")
     }
 }
 

@@ -77,5 +77,6 @@ import Testing
     ])
     func knownAnswers(input: String, expected: String) {
         #expect(SHA256.hex(input) == expected)
+        #expect(SHA256.swiftDigest(Array(input.utf8)) == SHA256.digest(Array(input.utf8)))
     }
 }

@@ -5,6 +5,7 @@ enum RegistryMigrator {
     /// Every migration's identifier, oldest first.
     static let identifiers = [
         M0001CreateRegistry.identifier, M0002AddLookupIndexes.identifier, M0003AddDeviceExtents.identifier,
+        M0004AuditChainTrigger.identifier,
         M0005AddGuestHPSettings.identifier,
     ]
 
@@ -19,7 +20,9 @@ enum RegistryMigrator {
         migrator.registerMigration(M0003AddDeviceExtents.identifier) { db in
             try db.execute(sql: M0003AddDeviceExtents.sql)
         }
-        // M0004 is another branch's (hpvmaudit); this one is registered after every other.
+        migrator.registerMigration(M0004AuditChainTrigger.identifier) { db in
+            try db.execute(sql: M0004AuditChainTrigger.sql)
+        }
         migrator.registerMigration(M0005AddGuestHPSettings.identifier) { db in
             try db.execute(sql: M0005AddGuestHPSettings.sql)
         }
