@@ -286,6 +286,15 @@ struct WalkTally {
                     findings: findings, settingsEnvironment: settings.replayEnvironment)
             }
         }
+        // The registry the walk leaves must verify: its audit chain intact, and its log replayed
+        // into the very tables the commands left (issue 12).
+        let verify = try ChildProcess.run(binDirectory + "/hpvmaudit", ["verify"], environment: environment)
+        if verify.status != 0 {
+            return Violation(
+                walkSeed: seed, step: length, command: "hpvmaudit verify (after the walk)", status: verify.status,
+                stderr: verify.stderr, findings: ["[audit] " + (verify.stdout + verify.stderr).trimmingCharacters(in: .whitespacesAndNewlines)],
+                settingsEnvironment: settings.replayEnvironment)
+        }
         return nil
     }
 }
