@@ -280,8 +280,8 @@ struct AuditReplay {
             if Array(entry.dependents.keys) == [name] && entry.attributes["PRESERVE"] != "YES" { remove(primary) }
         case "migration":
             try migration(record, change, fail: fail)
-        case "setting":
-            break  // hostSetting is not replayed
+        case "setting", "ssh-host-key":
+            break  // hostSetting is not replayed; a trusted host key (hpvmsshsetup) changes no table
         default:
             throw fail("has an action the replay does not know.")
         }
@@ -335,6 +335,12 @@ struct AuditReplay {
         case ("source", "done"), ("source", "aborted"), ("source", "aborting"):
             if let lock = columns["migrationLock"], lock != id { break }
             columns["migrationLock"] = .some(nil)
+        case ("target", "prepared") where change["returning"] != nil:
+            // The return trip: the Not Runnable copy here takes the arriving guest's place.
+            columns["runnable"] = "0"; columns["modifiable"] = "0"; columns["visible"] = "0"
+            columns["statusSetBy"] = "Migrate"
+            columns["statusReason"] = "returning from \(change["peer"]?.string ?? "")"
+            columns["migrationLock"] = id
         case ("target", "committed"):
             columns["runnable"] = "1"; columns["modifiable"] = "1"; columns["visible"] = "1"
             columns["statusSetBy"] = "Migrate"

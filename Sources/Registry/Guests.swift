@@ -666,7 +666,7 @@ public struct GuestRegistry: Sendable {
 
     /// Removes one resource row; the guest stops being a dependent of the entry once no resource
     /// of it uses the device, and the entry goes with its last dependent unless PRESERVE=YES.
-    private func detach(row id: Int64, location: String, guest: Guest, _ db: Database) throws {
+    func detach(row id: Int64, location: String, guest: Guest, _ db: Database) throws {
         let position = try db.fetchOne(Int.self, sql: "SELECT position FROM guestResource WHERE id = ?", arguments: [id]) ?? -1
         try db.run(sql: "DELETE FROM guestResource WHERE id = ?", arguments: [id])
         try AuditLog.append(

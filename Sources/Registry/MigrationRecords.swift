@@ -287,36 +287,26 @@ extension GuestRegistry {
     /// devices and the migration's lock, in the caller's transaction. Devices the copy no longer
     /// uses stop counting it as a dependent (an entry made for it goes with its last dependent).
     func replaceReturning(_ existing: Guest, _ spec: GuestSpec, migrationID: String, peer: String, returning: String, _ db: Database) throws {
-        let previous = try db.fetchAll(
-            Int64.self, sql: "SELECT deviceId FROM dependent WHERE name = ? AND kind = 'guest'", arguments: [spec.name])
-        try db.run(sql: "DELETE FROM guestResource WHERE guestId = ?", arguments: [existing.id])
+        // Every step audited as the commands audit it, so hpvmaudit replays the return trip: the
+        // old resources are detached (an entry made for the copy goes with its last dependent),
+        // the configuration changes, the arriving resources are attached.
+        for row in try resourceRows(existing.id, db) {
+            try detach(row: row.id, location: row.location, guest: existing, db)
+        }
         try db.run(
             sql: """
                 UPDATE guest SET label = ?, osType = ?, vcpus = ?, memoryMB = ?, runnable = 0, modifiable = 0, visible = 0,
                                  statusSetBy = 'Migrate', statusReason = ?, migrationLock = ?, updatedAt = ? WHERE id = ?
                 """,
             arguments: [spec.label, spec.osType, spec.vcpus, spec.memoryMB, "returning from \(peer)", migrationID, audit.now(), existing.id])
+        try AuditLog.append(
+            db, audit, action: "modify-guest", object: spec.name,
+            change: #"{"vcpus":\#(spec.vcpus),"memoryMB":\#(spec.memoryMB),"label":\#(json(spec.label)),"osType":\#(json(spec.osType)),"name":null}"#)
         var guest = try guest(named: spec.name, db)!
         for statement in spec.resources {
             try attach(statement, to: &guest, db)
         }
-        for deviceID in previous {
-            let stillUses = try db.fetchOne(
-                Bool.self,
-                sql: """
-                    SELECT EXISTS (SELECT 1 FROM guestResource r JOIN deviceName n ON n.name = r.location
-                                   WHERE r.guestId = ? AND n.deviceId = ?)
-                    """,
-                arguments: [existing.id, deviceID]) ?? false
-            guard !stillUses else { continue }
-            try db.run(sql: "DELETE FROM dependent WHERE deviceId = ? AND name = ?", arguments: [deviceID, spec.name])
-            let others = try db.fetchOne(Int.self, sql: "SELECT count(*) FROM dependent WHERE deviceId = ?", arguments: [deviceID]) ?? 0
-            let preserved = try db.fetchOne(
-                Bool.self, sql: "SELECT EXISTS (SELECT 1 FROM deviceAttribute WHERE deviceId = ? AND name = 'PRESERVE' AND value = 'YES')",
-                arguments: [deviceID]) ?? false
-            if others == 0 && !preserved { try DeviceTable.delete(db, id: deviceID) }
-        }
-        try appendJournal(db, migrationID, spec.name, "target", peer, "prepared", "returning:\(returning)")
+        try appendJournal(db, migrationID, spec.name, "target", peer, "prepared", "returning:\(returning)", extra: #","returning":true"#)
     }
 
     /// Phase 6: the arrived guest becomes runnable.

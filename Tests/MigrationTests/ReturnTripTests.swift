@@ -39,6 +39,11 @@ import Testing
             #expect(again.status == 0, "\(again.stderr)")
             #expect(try hosts.runnable("A", "g1") == false)
             #expect(try hosts.runnable("B", "g1") == true)
+            // and both registries' audit logs replay into what the trips left
+            for host: Character in ["A", "B"] {
+                let verify = try hosts.on(host, "hpvmaudit", ["verify"])
+                #expect(verify.status == 0, "\(host): \(verify.stdout)\(verify.stderr)")
+            }
         }
     }
 

@@ -34,6 +34,10 @@ import Testing
         let audit = try store.auditLog().filter { $0.action == "ssh-host-key" }
         try store.close()
         #expect(audit.count == 3 && audit.allSatisfy { $0.change.contains("\"accepted\":\"-y\"") })
+        // and the log with those rows still verifies (a trusted host key changes no table)
+        let verify = try ChildProcess.run(
+            TwoHosts.bin + "/hpvmaudit", ["verify"], environment: ["HPVM_ROOT": hosts.roots["A"]!.path, "PATH": "/usr/bin:/bin"])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         // and every pair passes hpvmmigrate -s while the guest goes A→B→C→A.
         var migrations: [TimeInterval] = []
         for (source, target) in [("A", "B"), ("B", "C"), ("C", "A")] as [(Character, Character)] {
