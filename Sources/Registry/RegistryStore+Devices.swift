@@ -185,100 +185,18 @@ enum DeviceTable {
 }
 
 /// Reads the JSON arrays of strings that SQLite's `json_group_array` makes (`["a","b"]`, and
-/// `[["SHARE","NO"]]` for pairs). Only what SQLite writes is read: strings, arrays, escapes.
+/// `[["SHARE","NO"]]` for pairs), with the registry's one JSON reader (``AuditJSON``).
 enum JSONStrings {
     /// `["a","b"]` → ["a", "b"]; nil or malformed → [].
     static func flat(_ text: String?) -> [String] {
-        guard let text else { return [] }
-        var reader = Reader(Array(text.utf8))
-        return reader.array { reader in reader.string() }.compactMap { $0 }
+        guard let text, let value = try? AuditJSON.parse(text) else { return [] }
+        return value.strings
     }
 
     /// `[["a","b"],["c","d"]]` → [["a", "b"], ["c", "d"]].
     static func nested(_ text: String?) -> [[String]] {
-        guard let text else { return [] }
-        var reader = Reader(Array(text.utf8))
-        return reader.array { reader in reader.array { inner in inner.string() }.compactMap { $0 } }
-    }
-
-    struct Reader {
-        let bytes: [UInt8]
-        var index = 0
-
-        init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-        mutating func skipSpace() {
-            while index < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[index]) { index += 1 }
-        }
-
-        mutating func array<T>(_ element: (inout Reader) -> T?) -> [T] {
-            skipSpace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "[") else { return [] }
-            index += 1
-            var result: [T] = []
-            while true {
-                skipSpace()
-                guard index < bytes.count else { return result }
-                if bytes[index] == UInt8(ascii: "]") {
-                    index += 1
-                    return result
-                }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                let start = index
-                if let value = element(&self) { result.append(value) }
-                if index == start { return result }  // not something we read: stop
-            }
-        }
-
-        /// A JSON string, or nil (a non-string value is skipped).
-        mutating func string() -> String? {
-            skipSpace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
-                // null or a number: skip to the next separator
-                while index < bytes.count, bytes[index] != UInt8(ascii: ","), bytes[index] != UInt8(ascii: "]") { index += 1 }
-                return nil
-            }
-            index += 1
-            var out: [UInt8] = []
-            var pendingHigh: UInt32?
-            while index < bytes.count {
-                let byte = bytes[index]
-                index += 1
-                if byte == UInt8(ascii: "\"") { break }
-                guard byte == UInt8(ascii: "\\"), index < bytes.count else {
-                    out.append(byte)
-                    continue
-                }
-                let escape = bytes[index]
-                index += 1
-                switch escape {
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "u"):
-                    guard index + 4 <= bytes.count, let code = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
-                    else { return nil }
-                    index += 4
-                    var scalar: UInt32 = code
-                    if (0xD800...0xDBFF).contains(code) {
-                        pendingHigh = code
-                        continue
-                    }
-                    if (0xDC00...0xDFFF).contains(code), let high = pendingHigh {
-                        scalar = 0x10000 + ((high - 0xD800) << 10) + (code - 0xDC00)
-                    }
-                    pendingHigh = nil
-                    out.append(contentsOf: Array(String(Unicode.Scalar(scalar).map(Character.init) ?? "\u{FFFD}").utf8))
-                default: out.append(escape)
-                }
-            }
-            return String(decoding: out, as: UTF8.self)
-        }
+        guard let text, let value = try? AuditJSON.parse(text), case let .array(items) = value else { return [] }
+        return items.map(\.strings)
     }
 }
 
