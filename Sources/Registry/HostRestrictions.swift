@@ -164,12 +164,15 @@ public struct HostRestrictions: Sendable {
             db, where: "d.type = 'rdev' AND d.id IN (SELECT deviceId FROM deviceAttribute WHERE name = 'AUTORDEV' AND value = 'YES')")
     }
 
+    /// Saves the AUTORDEV set for `-r`, with an audit row naming what was saved.
     private func backup(_ db: Database) throws {
         try db.run(sql: "DELETE FROM autoRdevBackup")
-        for entry in try autoEntries(db) {
-            try db.run(sql: "INSERT INTO autoRdevBackup (name) VALUES (?)", arguments: [entry.name])
+        let saved = try autoEntries(db).map(\.name)
+        for name in saved {
+            try db.run(sql: "INSERT INTO autoRdevBackup (name) VALUES (?)", arguments: [name])
         }
         try db.run(sql: "INSERT INTO hostSetting (name, value) VALUES ('hostrdev.backup', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             arguments: [audit.now()])
+        try AuditLog.append(db, audit, action: "setting", object: "hostrdev.backup", change: #"{"saved":\#(json(saved))}"#)
     }
 }

@@ -73,4 +73,21 @@ import Testing
         let none = try cli.run("hpvmhostrdev", ["-r"])
         #expect(none.status == 1 && none.stderr.contains("no backup"))
     }
+
+    @Test func theSavedBackupHasItsAuditRowAndTheLogStillVerifies() throws {
+        // Given the demo host, restricted twice (the second run saves the first run's set)
+        let cli = try CLIHost(sanDisks: 0, multipathMaps: 0, demo: true)
+        #expect(try cli.run("hpvmhostrdev", ["-u"]).status == 0)
+        #expect(try cli.run("hpvmhostrdev", ["-u"]).status == 0)
+        // Then each saved backup is an audit row naming what it saved
+        let rows = try runProcess("/usr/bin/sqlite3", [cli.registryPath, "SELECT change FROM auditLog WHERE object = 'hostrdev.backup'"])
+        #expect(rows.stdout.split(separator: "\n").count == 2, "\(rows.stdout)")
+        #expect(rows.stdout.contains(#""saved":["/dev/mapper/vg00-root","/dev/mapper/vg00-swap","/dev/vda"]"#), "\(rows.stdout)")
+        // and the log still replays into the tables
+        #expect(try cli.run("hpvmaudit", ["verify"]).status == 0)
+        // and a refused run writes nothing, not even its backup
+        let before = try cli.registryBytes()
+        #expect(try cli.run("hpvmhostrdev", ["-u", "-d"]).status != 0)
+        #expect(try cli.registryBytes() == before)
+    }
 }
