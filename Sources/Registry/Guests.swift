@@ -647,7 +647,7 @@ public struct GuestRegistry: Sendable {
         if statement.deviceType == .network {
             placed.target = nil
             if placed.mac == nil {
-                var seed = SHA256.digest(Array("\(guest.name)/\(guest.vmNumber)/\(placed.bus!)/\(placed.device!)".utf8))
+                var seed = SHA256.swiftDigest(Array("\(guest.name)/\(guest.vmNumber)/\(placed.bus!)/\(placed.device!)".utf8))
                 seed[0] = (seed[0] & 0xFC) | 0x02  // locally administered, unicast
                 var candidate = seed.prefix(6).map { String($0, radix: 16).leftPadded(2) }.joined()
                 while try db.fetchOne(Bool.self, sql: "SELECT EXISTS (SELECT 1 FROM guestResource WHERE mac = ?)", arguments: [candidate]) ?? false {
