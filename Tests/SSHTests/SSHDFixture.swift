@@ -27,7 +27,6 @@ final class SSHDFixture {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
         chmod("/run/sshd", 0o755)
-        port = try Self.freePort()
         let clientKey = folder.appendingPathComponent("id_ed25519").path
         let knownHosts = folder.appendingPathComponent("known_hosts").path
         let log = folder.appendingPathComponent("sshd.log").path
@@ -40,34 +39,53 @@ final class SSHDFixture {
         }
         let hostKey = try String(contentsOfFile: folder.appendingPathComponent("host_ed25519.pub").path, encoding: .utf8)
         let keyFields = hostKey.split(separator: " ").prefix(2).joined(separator: " ")
-        try "[127.0.0.1]:\(port) \(keyFields)\n".write(toFile: knownHosts, atomically: true, encoding: .utf8)
-        // sshd keeps the first value of a keyword, so the test's own settings come first.
-        let config = """
-            \(extraConfig)
-            Port \(port)
-            ListenAddress 127.0.0.1
-            HostKey \(folder.path)/host_ed25519
-            PidFile \(folder.path)/sshd.pid
-            AuthorizedKeysFile \(folder.path)/authorized_keys
-            PubkeyAuthentication yes
-            PasswordAuthentication no
-            KbdInteractiveAuthentication no
-            PermitRootLogin prohibit-password
-            UsePAM no
-            StrictModes no
-            LogLevel VERBOSE
+        // A port below the kernel's ephemeral range (so no outgoing connection of another test
+        // takes it between our check and sshd's bind), tried again if it was taken all the same.
+        for attempt in 1...8 {
+            let candidate = try Self.freePort()
+            try "[127.0.0.1]:\(candidate) \(keyFields)\n".write(toFile: knownHosts, atomically: true, encoding: .utf8)
+            // sshd keeps the first value of a keyword, so the test's own settings come first.
+            let config = """
+                \(extraConfig)
+                Port \(candidate)
+                ListenAddress 127.0.0.1
+                HostKey \(folder.path)/host_ed25519
+                PidFile \(folder.path)/sshd.pid
+                AuthorizedKeysFile \(folder.path)/authorized_keys
+                PubkeyAuthentication yes
+                PasswordAuthentication no
+                KbdInteractiveAuthentication no
+                PermitRootLogin prohibit-password
+                UsePAM no
+                StrictModes no
+                LogLevel VERBOSE
 
-            """
-        let configPath = folder.appendingPathComponent("sshd_config").path
-        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
-        // posix_spawn, not Foundation's Process: its child monitor blocks on a long-lived child.
-        pid = try Self.spawn("/usr/sbin/sshd", ["-D", "-f", configPath, "-E", log])
-        // Wait until it accepts connections.
-        for _ in 0..<100 {
-            if Self.canConnect(port) { return }
-            usleep(50_000)
+                """
+            let configPath = folder.appendingPathComponent("sshd_config").path
+            try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+            unlink(log)
+            // posix_spawn, not Foundation's Process: its child monitor blocks on a long-lived child.
+            let child = try Self.spawn("/usr/sbin/sshd", ["-D", "-f", configPath, "-E", log])
+            // Wait until it accepts connections.
+            for _ in 0..<100 {
+                if Self.canConnect(candidate) {
+                    port = candidate
+                    pid = child
+                    return
+                }
+                var status: Int32 = 0
+                if waitpid(child, &status, WNOHANG) == child { break }  // it ended: the port was taken
+                usleep(50_000)
+            }
+            kill(child, SIGTERM)
+            var status: Int32 = 0
+            waitpid(child, &status, 0)
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            guard text.contains("Address already in use"), attempt < 8 else {
+                throw FixtureError("sshd did not start: \(text)")
+            }
         }
-        throw FixtureError("sshd did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        throw FixtureError("sshd did not start: no free port")
     }
 
     deinit {
@@ -102,22 +120,23 @@ final class SSHDFixture {
         try ChildProcess.start(path, arguments)
     }
 
+    /// A port on 127.0.0.1 that nothing is bound to now, from 20000–32767 (below Linux's
+    /// ephemeral range, which outgoing connections draw from).
     static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
-                guard bind(fd, pointer, length) == 0 else { return -1 }
-                return getsockname(fd, pointer, &length)
+        for _ in 0..<200 {
+            let candidate = Int.random(in: 20000...32767)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = in_port_t(UInt16(candidate).bigEndian)
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
+            close(fd)
+            if bound == 0 { return candidate }
         }
-        guard bound == 0 else { throw FixtureError("no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        throw FixtureError("no free port")
     }
 
     static func canConnect(_ port: Int) -> Bool {
