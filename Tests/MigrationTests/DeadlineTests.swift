@@ -29,7 +29,7 @@ import Testing
         let target = try script(hosts, "sleep 20\n")
         let (result, elapsed) = try timed { try hosts.migrate("-P", "g1", environment: ["HPVM_REMOTE_COMMAND": target, "HPVM_MIGRATE_TIMEOUT": "2"]) }
         #expect(result.status == 1)
-        #expect(elapsed < 8, "took \(elapsed) s")
+        #expect(elapsed < 15, "took \(elapsed) s")  // the target sleeps 20 s; no deadline waited 31 s
         #expect(result.stderr.contains("198.51.100.2 stopped answering: nothing for 2 s"), "\(result.stderr)")
         #expect(result.stderr.contains("Guest g1 stays runnable on this host"))
         #expect(!result.stderr.contains("Make sure ssh is setup right"))
@@ -44,7 +44,7 @@ import Testing
         // When it is migrated with no --timeout and no HPVM_MIGRATE_TIMEOUT
         let (result, elapsed) = try timed { try hosts.migrate("-P", "g1", environment: ["HPVM_REMOTE_COMMAND": target]) }
         // Then the guest's own setting is the deadline
-        #expect(result.status == 1 && elapsed < 8, "\(elapsed) s: \(result.stderr)")
+        #expect(result.status == 1 && elapsed < 15, "\(elapsed) s: \(result.stderr)")  // the target sleeps 20 s
         #expect(result.stderr.contains("nothing for 2 s"), "\(result.stderr)")
         // and the option still wins over it
         let (forced, _) = try timed { try hosts.migrate("-P", "g1", "--timeout", "1", environment: ["HPVM_REMOTE_COMMAND": target]) }
@@ -57,7 +57,7 @@ import Testing
         let (result, elapsed) = try timed {
             try hosts.migrate("-P", "g1", "--timeout", "1", environment: ["HPVM_REMOTE_COMMAND": target, "HPVM_MIGRATE_TIMEOUT": "30"])
         }
-        #expect(result.status == 1 && elapsed < 6, "\(elapsed) s: \(result.stderr)")
+        #expect(result.status == 1 && elapsed < 15, "\(elapsed) s: \(result.stderr)")  // the target sleeps 20 s
         #expect(result.stderr.contains("nothing for 1 s"))
         #expect(try hosts.migrate("-P", "g1", "--timeout", "0").status == 64)
         #expect(try hosts.migrate("-P", "g1", environment: ["HPVM_MIGRATE_TIMEOUT": "soon"]).status == 64)
@@ -74,7 +74,7 @@ import Testing
             kill(pid, SIGKILL)
         }
         #expect(result.status == 1)
-        #expect(elapsed < 10, "took \(elapsed) s")
+        #expect(elapsed < 25, "took \(elapsed) s")  // the target sleeps 30 s; a cut link waited 121 s
         #expect(result.stderr.contains("the link to 198.51.100.2 was lost"), "\(result.stderr)")
         #expect(result.stderr.contains("Guest g1 stays runnable on this host"))
         #expect(try hosts.runnable("A", "g1") == true)
@@ -85,7 +85,7 @@ import Testing
         let target = try script(hosts, "head -c 100000000 /dev/zero | tr '\\\\000' x\n")
         let (result, elapsed) = try timed { try hosts.migrate("-P", "g1", environment: ["HPVM_REMOTE_COMMAND": target]) }
         #expect(result.status == 1)
-        #expect(elapsed < 5, "took \(elapsed) s")
+        #expect(elapsed < 20, "took \(elapsed) s")  // the quadratic reader took 52 s
         #expect(result.stderr.contains("a line longer than 1048576 bytes"), "\(result.stderr)")
         #expect(try hosts.runnable("A", "g1") == true)
     }
