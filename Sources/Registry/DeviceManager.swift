@@ -147,7 +147,7 @@ public struct DeviceManager: Sendable {
             return
         }
         let action = "cannot \(type == .rdev ? "restrict" : "add \(type.rawValue) entry") \(name)"
-        if let refusal = try rules.hostClaimRefusal(claim, type: type, action: action, db) { throw refusal }
+        if let refusal = try rules.hostClaimRefusal(claim, action: action, db) { throw refusal }
         if let attribute, attribute.name == "RECURSIVE",
             let used = try rules.guestUse(under: claim.identity.resolvedPath, mode: attribute.value, db).first
         {
@@ -396,7 +396,7 @@ public struct DeviceManager: Sendable {
                     throw refusal
                 }
             }
-        } else if let refusal = try rules.hostClaimRefusal(claim, type: type, action: action, db) {
+        } else if let refusal = try rules.hostClaimRefusal(claim, action: action, db) {
             throw refusal
         }
         let now = audit.now()

@@ -45,8 +45,7 @@ public struct HostRestrictions: Sendable {
             for device in devices {
                 let claim = rules.claim(device.path)
                 let identity = claim.identity
-                if let refusal = try rules.hostClaimRefusal(
-                    claim, type: .rdev, action: "\(Display.safe(device.path)) (\(Display.safe(device.reason)))", db)
+                if let refusal = try rules.hostClaimRefusal(claim, action: "\(Display.safe(device.path)) (\(Display.safe(device.reason)))", db)
                 {
                     problems.append(refusal.message)
                     continue
@@ -125,8 +124,7 @@ public struct HostRestrictions: Sendable {
             }
             for name in saved where try DeviceTable.entry(named: name, db) == nil {
                 let claim = rules.claim(name)
-                if let refusal = try rules.hostClaimRefusal(
-                    claim, type: .rdev, action: "cannot restore the restriction of \(Display.safe(name))", db)
+                if let refusal = try rules.hostClaimRefusal(claim, action: "cannot restore the restriction of \(Display.safe(name))", db)
                 {
                     throw RegistryError(refusal.code, refusal.message.dropLast() + "; nothing was changed.")
                 }

@@ -55,11 +55,6 @@ struct StorageRules {
         return second.exists && first.kind == second.kind && first.key() == second.key()
     }
 
-    /// The claim of an identity already found.
-    func claim(_ identity: StorageIdentity) -> Claim {
-        Claim(identity: identity, extents: inventory.extents(of: identity, mounts: mounts))
-    }
-
     /// The claim a regular file that does not exist yet would make at `path`: its folder's
     /// resolution (symlinks followed inside the root), mount and file-system storage. Nil when the
     /// folder does not exist.
@@ -412,8 +407,8 @@ struct StorageRules {
 
     /// Why the host may not keep the claim, or nil: a guest uses storage that overlaps it (a
     /// guest's file on the claim's file system does not count), or a gdev entry is the same
-    /// storage. `type` is the entry type being added.
-    func hostClaimRefusal(_ claim: Claim, type: EntryType, action: String, _ db: Database) throws -> RegistryError? {
+    /// storage.
+    func hostClaimRefusal(_ claim: Claim, action: String, _ db: Database) throws -> RegistryError? {
         let met = try meeting(claim, db).filter { $0.0.type == .gdev && $0.1 != .underEntryFile }
         if let (entry, relation) = met.first(where: { !$0.0.dependents.isEmpty }) {
             return RegistryError(
@@ -433,13 +428,12 @@ struct StorageRules {
     /// "restrict them with `hpvmdevmgmt -a rdev:`" — the devices a removed guest left behind are
     /// still gdev entries (PRESERVE=YES, or registered by hand), and restricting one turns it into
     /// the restriction rather than asking for a delete first. A used entry is never taken over:
-    /// ``hostClaimRefusal(_:type:action:_:)`` refuses the claim, naming the guest.
+    /// ``hostClaimRefusal(_:action:_:)`` refuses the claim, naming the guest.
     func restrictionTakesOver(_ claim: Claim, type: EntryType, _ db: Database) throws -> [DeviceEntry] {
         guard type == .rdev else { return [] }
         let met = try meeting(claim, db).filter { $0.0.type == .gdev && $0.1 != .underEntryFile }
         guard met.allSatisfy({ $0.0.dependents.isEmpty }) else { return [] }
-        var seen: Set<Int64> = []
-        return met.map(\.0).filter { seen.insert($0.id).inserted }
+        return met.map(\.0)  // meeting lists each entry once
     }
 
     /// Used gdev entries that a recursive restriction of `folder` would cover.
