@@ -115,16 +115,31 @@ public final class RegistryStore: Sendable {
             }
             try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0")
         }
-        do {
-            let queue = try DatabaseQueue(path: path, configuration: configuration)
-            return try RegistryStore(queue, path: path)
-        } catch is NothingYet {
-            return try empty(path: path)
-        } catch let error as RegistryError {
-            throw error
-        } catch {
-            throw translate(error, path: path)
+        // Opening can meet another command creating the same file: switching to WAL, or the first
+        // migration, then fails with SQLITE_BUSY at once where SQLite's busy handler would
+        // deadlock. Such an open is tried again, until `busyTimeout` has passed.
+        let deadline = monotonicSeconds() + busyTimeout
+        var pause: useconds_t = 5_000
+        while true {
+            do {
+                let queue = try DatabaseQueue(path: path, configuration: configuration)
+                return try RegistryStore(queue, path: path)
+            } catch is NothingYet {
+                return try empty(path: path)
+            } catch {
+                let translated = translate(error, path: path)
+                guard translated.code == .busy, monotonicSeconds() < deadline else { throw translated }
+                usleep(pause)
+                pause = min(pause * 2, 100_000)
+            }
         }
+    }
+
+    /// Seconds on a clock that only goes forward, for deadlines.
+    private static func monotonicSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
     /// Opens the registry read-only (`SQLITE_OPEN_READONLY`): no WAL switch, no migration, no
@@ -277,8 +292,12 @@ public final class RegistryStore: Sendable {
                 try migrator.migrate(writer)
                 return
             } catch {
+                // A registry that stays locked is the opener's to wait for (`openForWriting`
+                // tries again until its busy timeout); a lost race on creating tables is settled
+                // here, on the next look.
+                let translated = Self.translate(error, path: shownPath)
                 attempt += 1
-                if attempt >= 5 { throw Self.translate(error, path: shownPath) }
+                if translated.code == .busy || attempt >= 5 { throw translated }
                 usleep(useconds_t(20_000 * attempt))
             }
         }
