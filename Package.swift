@@ -154,7 +154,7 @@ let package = Package(
         .testTarget(name: "PromiseTests", dependencies: ["HPVMTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "CLITests",
-            dependencies: ["HPVMTestSupport", "Host", "Registry"],
+            dependencies: ["HPVMTestSupport", "Host", "Registry", "Runtime"],
             swiftSettings: strictSettings
         ),
     ]

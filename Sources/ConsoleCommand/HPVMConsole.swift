@@ -42,8 +42,11 @@ public struct HPVMConsole: ParsableCommand {
         }
         let folder = try runtime.folder(guest)
         let terminal = RawTerminal(fd: 0)
-        if !quiet { Output.write("hpvmconsole: attached to guest \(guest); type ~. to leave.\r\n", to: 2) }
-        let ending = try terminal.whileRaw { () throws(RuntimeError) in try SerialConsole.attach(folder, input: 0, output: 1) }
+        let ending = try terminal.whileRaw { () throws(RuntimeError) in
+            try SerialConsole.attach(folder, input: 0, output: 1) {
+                if !quiet { Output.write("hpvmconsole: attached to guest \(guest); type ~. to leave.\r\n", to: 2) }
+            }
+        }
         guard !quiet else { return }
         switch ending {
         case .escape, .endOfInput: Output.write("\r\nhpvmconsole: left guest \(guest)'s console.\n", to: 2)

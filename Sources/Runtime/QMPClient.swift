@@ -28,7 +28,7 @@ public final class QMPClient {
     }
 
     private let fd: Int32
-    private let lock: RunFolder.Lock
+    private var lock: RunFolder.Lock?
     private let guest: String
     private var pending: [UInt8] = []
     private var closed = false
@@ -66,6 +66,7 @@ public final class QMPClient {
         guard !closed else { return }
         closed = true
         Glibc.close(fd)
+        lock = nil
     }
 
     /// Executes a command and returns its `return` value.

@@ -50,14 +50,19 @@ public enum SerialConsole {
 
     /// Attaches `input` and `output` to the guest's console until the session ends.
     ///
+    /// - Parameters:
     /// - Throws: ``RuntimeError`` `notRunning` when the guest does not run, `busy` when another
     ///   `hpvmconsole` is attached.
-    public static func attach(_ folder: RunFolder, input: Int32, output: Int32) throws(RuntimeError) -> Ending {
+    ///   - attached: called once the session holds the console, before the first byte flows.
+    public static func attach(_ folder: RunFolder, input: Int32, output: Int32, attached: () -> Void = {}) throws(RuntimeError)
+        -> Ending
+    {
         guard folder.runningPID != nil else { throw RuntimeError(.notRunning, "guest \(folder.guest) is not running.") }
         let lock = try folder.lock(RunFolder.File.console.rawValue, until: nil, purpose: "the serial console")
         defer { withExtendedLifetime(lock) {} }
         let socket = try folder.connect(.console)
         defer { close(socket) }
+        attached()
         var reader = EscapeReader()
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
