@@ -200,6 +200,41 @@ import Testing
         _ = before
     }
 
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip"), "needs root for a network namespace"))
+    func aNetworkIsATapOnTheVswitchBridge() throws {
+        // Given a sealed network namespace with a bridge vsw1 (no address, no other port, no route)
+        let namespace = "hpvmrt-" + String(UUID().uuidString.prefix(6)).lowercased()
+        func ip(_ arguments: String...) throws -> CommandResult { try runProcess("/usr/sbin/ip", arguments) }
+        #expect(try ip("netns", "add", namespace).status == 0)
+        defer { _ = try? ip("netns", "del", namespace) }
+        #expect(try ip("-n", namespace, "link", "add", "vsw1", "type", "bridge").status == 0)
+        #expect(try ip("-n", namespace, "link", "set", "vsw1", "up").status == 0)
+        // and a guest with a network on vsw1
+        let cli = try Self.hostWithGuest()
+        #expect(try cli.tool("hpvmmodify", "-P", "g1", "-a", "network:avio_lan::vswitch:vsw1").status == 0)
+        let statement = try #require(try cli.tool("hpvmstatus", "-P", "g1", "-d").lines.first { $0.hasPrefix("network:") })
+        let mac = String(try #require(statement.split(separator: ":")[2].split(separator: ",").last).dropFirst(2)).lowercased()
+        // When it starts on that host
+        cli.startedGuests.insert("g1")
+        let started = try runProcess(
+            "/usr/sbin/ip", ["netns", "exec", namespace, binDirectory + "/hpvmstart", "-P", "g1"],
+            environment: ["HPVM_ROOT": cli.root, "HPVM_ACCEL": "tcg"])
+        #expect(started.status == 0, "\(started.stderr)")
+        // Then its tap is a port of the bridge, and QEMU's card has the guest's MAC
+        #expect(try ip("-n", namespace, "-o", "link", "show", "master", "vsw1").stdout.contains("hpvm1n0"))
+        let pid = try #require(cli.qemuPID("g1"))
+        let commandLine = try String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8).split(separator: "\0").map(String.init)
+        let colonMAC = stride(from: 0, to: 12, by: 2).map { offset -> String in
+            let start = mac.index(mac.startIndex, offsetBy: offset)
+            return String(mac[start..<mac.index(start, offsetBy: 2)])
+        }.joined(separator: ":")
+        #expect(commandLine.contains("virtio-net-pci,id=nic0,netdev=net0,mac=\(colonMAC)"))
+        #expect(commandLine.contains("tap,id=net0,fd=3"))
+        // When it stops, the tap goes with it
+        #expect(try cli.runtime("hpvmstop", "-P", "g1", "-F", "-Q").status == 0)
+        #expect(try ip("-n", namespace, "-o", "link", "show", "master", "vsw1").stdout.isEmpty)
+    }
+
     @Test func consoleAttachesLeavesOnTildeDotAndIsOneAtATime() throws {
         let cli = try Self.hostWithGuest()
         // Not running: refused
