@@ -5,7 +5,8 @@ public import Runtime
 /// What the four guest commands share: opening the registry for one transaction, finding a guest
 /// by `-P` or `-p`, and printing `hpvmstatus`'s formats.
 public enum GuestCommand {
-    /// Opens the registry under the environment's root, runs `body`, and closes it.
+    /// Opens the registry under the environment's root, runs `body`, and closes it. The guests
+    /// know which of them run (``GuestRegistry/isRunning``).
     ///
     /// - Parameter access: `.read` for a command that only reads, `.update` for one that changes a
     ///   guest that must exist (a registry that does not exist yet is read as an empty one, and
@@ -15,7 +16,11 @@ public enum GuestCommand {
     ) throws -> T {
         let store = try RegistryStore.open(at: environment.registryPath, for: access)
         do {
-            let result = try body(GuestRegistry(store: store, root: environment.root, audit: environment.audit))
+            var guests = GuestRegistry(store: store, root: environment.root, audit: environment.audit)
+            // Running guests refuse changes their QEMU would not follow; only the pidfiles' locks are read.
+            let runtime = GuestRuntime(root: environment.root, settings: RuntimeSettings())
+            guests.isRunning = { runtime.isRunning($0) }
+            let result = try body(guests)
             try store.close()
             return result
         } catch {

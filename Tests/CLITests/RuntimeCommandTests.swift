@@ -235,6 +235,31 @@ import Testing
         #expect(try ip("-n", namespace, "-o", "link", "show", "master", "vsw1").stdout.isEmpty)
     }
 
+    @Test func aRunningGuestKeepsItsDevicesNameAndHost() throws {
+        // Given a running guest with two disks
+        let cli = try Self.hostWithGuest()
+        #expect(try cli.tool("hpvmmodify", "-P", "g1", "-a", "disk:avio_stor::disk:/dev/rdisk/disk1").status == 0)
+        #expect(try cli.runtime("hpvmstart", "-P", "g1").status == 0)
+        let before = try cli.registryBytes()
+        // When a device is taken away, the guest renamed, removed or migrated offline
+        let detach = try cli.tool("hpvmmodify", "-P", "g1", "-d", "disk:avio_stor::disk:/dev/rdisk/disk1")
+        let rename = try cli.tool("hpvmmodify", "-P", "g1", "-N", "g2")
+        let remove = try cli.tool("hpvmremove", "-P", "g1", "-Q")
+        let migrate = try cli.tool("hpvmmigrate", "-P", "g1", "-h", "198.51.100.2", "-s")
+        // Then each is refused while its QEMU runs, and nothing changed
+        let hint = "while it runs; stop it first (hpvmstop -P g1).\n"
+        #expect(detach.status == 1 && detach.stderr == "hpvmmodify: cannot take a device from or change a device of guest g1 " + hint)
+        #expect(rename.status == 1 && rename.stderr == "hpvmmodify: cannot rename guest g1 " + hint)
+        #expect(remove.status == 1 && remove.stderr == "hpvmremove: cannot remove guest g1 " + hint)
+        #expect(migrate.status == 1 && migrate.stderr.contains("cannot migrate offline guest g1 " + hint))
+        #expect(try cli.registryBytes() == before)
+        // but what takes effect at its next start may change, and once it stops, the rest may too
+        #expect(try cli.tool("hpvmmodify", "-P", "g1", "-l", "web server").status == 0)
+        #expect(try cli.runtime("hpvmstop", "-P", "g1", "-F", "-Q").status == 0)
+        #expect(try cli.tool("hpvmmodify", "-P", "g1", "-d", "disk:avio_stor::disk:/dev/rdisk/disk1").status == 0)
+        #expect(try cli.tool("hpvmremove", "-P", "g1", "-Q").status == 0)
+    }
+
     @Test func consoleAttachesLeavesOnTildeDotAndIsOneAtATime() throws {
         let cli = try Self.hostWithGuest()
         // Not running: refused

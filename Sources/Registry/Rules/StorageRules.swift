@@ -430,6 +430,14 @@ struct StorageRules {
         return nil
     }
 
+    /// The refusal of a change that a running guest's QEMU would not follow: taking a device away
+    /// (the QEMU keeps it, and the registry would let another guest have it), renaming the guest
+    /// (its QEMU runs under the old name), removing it, or migrating it offline (it would run here
+    /// and be runnable there).
+    static func runningRefusal(_ guest: String, _ action: String) -> RegistryError {
+        RegistryError(.inUse, "cannot \(action) guest \(guest) while it runs; stop it first (hpvmstop -P \(guest)).")
+    }
+
     /// The kinds of object a storage type takes (`disk` a disk, `lv` a logical volume, `file` a
     /// file, `null` a folder, a network a vswitch).
     static func kinds(forStorage storage: String) -> [DeviceKind] {
