@@ -280,7 +280,9 @@ import Testing
         defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
         var attached = Data()
         while !String(decoding: attached, as: UTF8.self).contains("type ~. to leave") {
-            attached.append(errors.fileHandleForReading.availableData)
+            let chunk = errors.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            attached.append(chunk)
         }
         // Then a second is refused, naming the holder
         let second = try cli.runtime("hpvmconsole", "-P", "g1")
@@ -294,16 +296,25 @@ import Testing
         // and a console attached when the guest stops says so
         let last = Process()
         last.executableURL = URL(fileURLWithPath: binDirectory + "/hpvmconsole")
-        last.arguments = ["-P", "g1", "-q"]
+        last.arguments = ["-P", "g1"]
         last.environment = ["HPVM_ROOT": cli.root, "PATH": "/usr/bin:/bin"]
         let held = Pipe()
+        let said = Pipe()
         last.standardInput = held
         last.standardOutput = FileHandle.nullDevice
-        last.standardError = FileHandle.nullDevice
+        last.standardError = said
         try last.run()
         defer { if last.isRunning { kill(last.processIdentifier, SIGKILL) } }
+        var heard = Data()
+        while !String(decoding: heard, as: UTF8.self).contains("type ~. to leave") {
+            let chunk = said.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            heard.append(chunk)
+        }
         #expect(try cli.runtime("hpvmstop", "-P", "g1", "-F", "-Q").status == 0)
         last.waitUntilExit()
         #expect(last.terminationStatus == 0)
+        heard.append(said.fileHandleForReading.readDataToEndOfFile())
+        #expect(String(decoding: heard, as: UTF8.self).hasSuffix("hpvmconsole: guest g1 stopped; its console closed.\n"))
     }
 }
