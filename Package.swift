@@ -143,7 +143,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DevMgmtTests",
-            dependencies: ["DevMgmt", "Create", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["DevMgmt", "Create", "StartCommand", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
         .testTarget(
