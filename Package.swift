@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(name: "Console", dependencies: ["ConsoleCommand"], swiftSettings: strictSettings),
         .executableTarget(
             name: "DevMgmt",
-            dependencies: ["Registry", "Host", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Registry", "Host", "HPVMCLI", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
         .executableTarget(

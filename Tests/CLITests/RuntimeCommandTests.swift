@@ -246,18 +246,40 @@ import Testing
         let rename = try cli.tool("hpvmmodify", "-P", "g1", "-N", "g2")
         let remove = try cli.tool("hpvmremove", "-P", "g1", "-Q")
         let migrate = try cli.tool("hpvmmigrate", "-P", "g1", "-h", "198.51.100.2", "-s")
+        let replace = try cli.devmgmt("-n", "gdev:/dev/rdisk/disk1:/dev/rdisk/disk2")
         // Then each is refused while its QEMU runs, and nothing changed
         let hint = "while it runs; stop it first (hpvmstop -P g1).\n"
         #expect(detach.status == 1 && detach.stderr == "hpvmmodify: cannot take a device from or change a device of guest g1 " + hint)
         #expect(rename.status == 1 && rename.stderr == "hpvmmodify: cannot rename guest g1 " + hint)
         #expect(remove.status == 1 && remove.stderr == "hpvmremove: cannot remove guest g1 " + hint)
         #expect(migrate.status == 1 && migrate.stderr.contains("cannot migrate offline guest g1 " + hint))
+        #expect(replace.status == 1 && replace.stderr == "hpvmdevmgmt: cannot replace /dev/rdisk/disk1 of guest g1 " + hint)
         #expect(try cli.registryBytes() == before)
         // but what takes effect at its next start may change, and once it stops, the rest may too
         #expect(try cli.tool("hpvmmodify", "-P", "g1", "-l", "web server").status == 0)
         #expect(try cli.runtime("hpvmstop", "-P", "g1", "-F", "-Q").status == 0)
         #expect(try cli.tool("hpvmmodify", "-P", "g1", "-d", "disk:avio_stor::disk:/dev/rdisk/disk1").status == 0)
         #expect(try cli.tool("hpvmremove", "-P", "g1", "-Q").status == 0)
+    }
+
+    @Test func theCommandMonitorTakesADescriptorForAMigrationStream() throws {
+        // Given a running guest and one end of a socket pair (what hpvmmigrate -o will hand QEMU)
+        let cli = try Self.hostWithGuest()
+        #expect(try cli.runtime("hpvmstart", "-P", "g1").status == 0)
+        var ends: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+        defer { ends.forEach { close($0) } }
+        // When it is passed with getfd on the command monitor, QEMU holds it under its name
+        let deadline = ContinuousClock.now + .seconds(10)
+        let monitor = try QMPClient(folder: try RunFolder(root: cli.host.root, guest: "g1"), monitor: .command, deadline: deadline)
+        try monitor.execute("getfd", arguments: [("fdname", .string("migration"))], passing: ends[0], until: deadline)
+        // Then it can be closed by that name, and a name QEMU does not hold is refused with QEMU's words
+        try monitor.execute("closefd", arguments: [("fdname", .string("migration"))], until: deadline)
+        #expect(throws: RuntimeError.self) {
+            try monitor.execute("closefd", arguments: [("fdname", .string("migration"))], until: deadline)
+        }
+        monitor.close()
+        #expect(try cli.runtime("hpvmstop", "-P", "g1", "-F", "-Q").status == 0)
     }
 
     @Test func consoleAttachesLeavesOnTildeDotAndIsOneAtATime() throws {
