@@ -23,9 +23,7 @@ extension GuestCommand {
     /// does not stop it showing states: the defaults are used).
     public static func liveStates(_ environment: CommandEnvironment, guests: [String]) -> [String: GuestRuntime.LiveState] {
         let runtime = (try? runtime(environment)) ?? GuestRuntime(root: environment.root, settings: RuntimeSettings())
-        var states: [String: GuestRuntime.LiveState] = [:]
-        for guest in guests { states[guest] = runtime.state(guest) }
-        return states
+        return runtime.states(guests)
     }
 }
 

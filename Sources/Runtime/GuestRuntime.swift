@@ -154,6 +154,17 @@ public struct GuestRuntime: Sendable {
         public var isRunning: Bool { self != .off }
     }
 
+    /// The states of several guests: the run folders are listed once, and only a guest that has one
+    /// is asked (``state(_:)``); the others are off.
+    public func states(_ guests: [String]) -> [String: LiveState] {
+        var result: [String: LiveState] = [:]
+        let folders = RunFolder.existing(root: root)
+        for guest in guests {
+            result[guest] = folders.map { $0.contains(guest) } == false ? .off : state(guest)
+        }
+        return result
+    }
+
     /// The guest's state from its live QEMU: the pidfile's lock, then `query-status` on the status
     /// monitor (waiting at most ``RuntimeSettings/monitorTimeout`` for it).
     public func state(_ name: String) -> LiveState {

@@ -48,6 +48,21 @@ public struct RunFolder: Sendable {
         self.path = root.real(Self.base + "/" + guest)
     }
 
+    /// The names of the run folders under `root`: every guest that runs, or ran, has one. Nil when
+    /// the folder of run folders cannot be read (then every guest must be asked).
+    public static func existing(root: HostRoot) -> Set<String>? {
+        guard let handle = opendir(root.real(base)) else { return errno == ENOENT ? [] : nil }
+        defer { closedir(handle) }
+        var names: Set<String> = []
+        while let entry = readdir(handle) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.insert(name) }
+        }
+        return names
+    }
+
     /// The real path of one of the folder's files.
     public func file(_ file: File) -> String { path + "/" + file.rawValue }
 
