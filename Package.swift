@@ -22,6 +22,9 @@ let package = Package(
         .executable(name: "hpvmmigrate", targets: ["Migrate"]),
         .executable(name: "hpvmsshsetup", targets: ["SSHSetupCommand"]),
         .executable(name: "hpvmaudit", targets: ["Audit"]),
+        .executable(name: "hpvmstart", targets: ["Start"]),
+        .executable(name: "hpvmstop", targets: ["Stop"]),
+        .executable(name: "hpvmconsole", targets: ["Console"]),
         .library(name: "Registry", targets: ["Registry"]),
         .library(name: "Host", targets: ["Host"]),
     ],
@@ -50,10 +53,32 @@ let package = Package(
         .target(name: "SSHSetup", dependencies: ["SSH", "Registry"], swiftSettings: strictSettings),
         .target(name: "HPVMTestSupport", dependencies: ["Host"], swiftSettings: strictSettings),
         .target(name: "HPVMCLI", dependencies: ["Registry", "Host"], swiftSettings: strictSettings),
-        .target(name: "GuestTools", dependencies: ["Registry", "HPVMCLI"], swiftSettings: strictSettings),
+        .target(name: "CRuntime"),
+        .target(name: "Runtime", dependencies: ["Registry", "Host", "CRuntime"], swiftSettings: strictSettings),
+        .target(name: "GuestTools", dependencies: ["Registry", "HPVMCLI", "Runtime"], swiftSettings: strictSettings),
+        // hpvmstart, hpvmstop, hpvmconsole: each command's type and entry function in a library (for a
+        // multi-call binary), with a one-line executable.
+        .target(
+            name: "StartCommand",
+            dependencies: ["Registry", "HPVMCLI", "GuestTools", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "StopCommand",
+            dependencies: ["Registry", "HPVMCLI", "GuestTools", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "ConsoleCommand",
+            dependencies: ["Registry", "HPVMCLI", "GuestTools", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(name: "Start", dependencies: ["StartCommand"], swiftSettings: strictSettings),
+        .executableTarget(name: "Stop", dependencies: ["StopCommand"], swiftSettings: strictSettings),
+        .executableTarget(name: "Console", dependencies: ["ConsoleCommand"], swiftSettings: strictSettings),
         .executableTarget(
             name: "DevMgmt",
-            dependencies: ["Registry", "Host", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Registry", "Host", "HPVMCLI", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -78,7 +103,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "Status",
-            dependencies: ["Registry", "HPVMCLI", "GuestTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Registry", "HPVMCLI", "GuestTools", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -118,13 +143,18 @@ let package = Package(
         ),
         .testTarget(
             name: "DevMgmtTests",
-            dependencies: ["DevMgmt", "Create", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["DevMgmt", "Create", "StartCommand", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "RuntimeTests",
+            dependencies: ["Runtime", "Registry", "Host", "HPVMTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "PromiseTests", dependencies: ["HPVMTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "CLITests",
-            dependencies: ["HPVMTestSupport", "Host", "Registry"],
+            dependencies: ["HPVMTestSupport", "Host", "Registry", "Runtime"],
             swiftSettings: strictSettings
         ),
     ]

@@ -12,6 +12,9 @@
 #   g  a 64-disk guest migrated between two sealed namespaces vs OpenSSH `ssh -i key target true`,
 #      and the number of SSH connections one migration makes (counted in sshd's log)
 #   h  `hpvmmigrate -m ... -C` of a 1 GiB file, dense and with 10 % data, vs `scp` of the same file
+#   j  `hpvmstart` of a firmware-only guest (TCG, 64 MB, one disk) to QMP-ready vs a bare
+#      `qemu-system-x86_64` with the same options, started and asked `query-status` by a small C
+#      program (bench/qmp-ready.c)
 #
 # Needs root or sudo only to install hyperfine and sqlite3 when they are missing.
 set -euo pipefail
@@ -28,7 +31,7 @@ bin="$(swift build "${flags[@]}" --show-bin-path)"
 views="$PWD/schema/audit.sql"
 work="$(mktemp -d /tmp/hpvm-bench.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
-which=("${@:-a b c d e f g h}")
+which=("${@:-a b c d e f g h j}")
 which=(${which[*]})
 
 machine() {
@@ -339,6 +342,51 @@ bench_h() {
     echo "sparse: hpvmmigrate -C $(awk -v s="$os" 'BEGIN {printf "%.2f s", s}')   scp $(awk -v s="$ss" 'BEGIN {printf "%.2f s", s}')   speed-up: $(ratio "$ss" "$os")x (target >= 5x)"
     two_hosts_down
     trap 'rm -rf "$work"' EXIT
+}
+
+bench_j() {
+    echo "## (j) hpvmstart to QMP-ready vs a bare qemu-system-x86_64 with the same options (TCG, 64 MB)"
+    local root="$work/j" bare="$work/j-bare"
+    mkdir -p "$root/hpvm/disks" "$bare"
+    truncate -s 64M "$root/hpvm/disks/j1.img"
+    HPVM_ROOT="$root" "$bin/hpvmcreate" -P j1 -r 64M -a disk:avio_stor::file:/hpvm/disks/j1.img
+    cc -O2 -o "$work/qmp-ready" bench/qmp-ready.c
+    # One start gives the exact options hpvmstart hands QEMU; the bare side runs them as they are.
+    HPVM_ROOT="$root" HPVM_ACCEL=tcg "$bin/hpvmstart" -P j1
+    cp "/proc/$(cat "$root/var/opt/hpvm/run/j1/pid")/cmdline" "$work/j.args"
+    echo "QEMU's options: $(tr '\0' ' ' < "$work/j.args")"
+    # Runs alternate (hpvmstart, bare, hpvmstart, …) so that a load that comes and goes on this shared
+    # machine weighs on both sides alike; each is timed by bash around the one process it runs, after
+    # both QEMUs were stopped (hpvmstop -F, by the pidfile lock's holder; QMP quit for the bare one).
+    local runs="${RUNS_J:-40}" i t0 t1
+    stop() { HPVM_ROOT="$root" "$bin/hpvmstop" -QF -P j1 >/dev/null 2>&1 || true; (cd "$bare" && "$work/qmp-ready" quit); }
+    : > "$work/j.times"
+    for i in $(seq 0 "$runs"); do
+        stop
+        t0=$EPOCHREALTIME
+        HPVM_ROOT="$root" HPVM_ACCEL=tcg "$bin/hpvmstart" -P j1
+        t1=$EPOCHREALTIME
+        stop
+        local t2=$EPOCHREALTIME
+        (cd "$bare" && exec "$work/qmp-ready" start "$work/j.args")
+        local t3=$EPOCHREALTIME
+        # the first pair warms the caches
+        [ "$i" -eq 0 ] || echo "$t0 $t1 $t2 $t3" >> "$work/j.times"
+    done
+    stop
+    awk '
+        { a[NR] = ($2 - $1) * 1000; b[NR] = ($4 - $3) * 1000; r[NR] = a[NR] / b[NR]; sa += a[NR]; sb += b[NR] }
+        function median(x, n,   i, j, t) {
+            for (i = 2; i <= n; i++) for (j = i; j > 1 && x[j - 1] > x[j]; j--) { t = x[j]; x[j] = x[j - 1]; x[j - 1] = t }
+            return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+        }
+        END {
+            n = NR
+            printf "runs: %d pairs, alternating\n", n
+            printf "mean:   hpvmstart %.2f ms   bare qemu %.2f ms   ratio %.2fx\n", sa / n, sb / n, sa / sb
+            printf "median: hpvmstart %.2f ms   bare qemu %.2f ms   ratio %.2fx\n", median(a, n), median(b, n), median(a, n) / median(b, n)
+            printf "median of the pairs'"'"' ratios: %.2fx (target <= 1.2x)\n", median(r, n)
+        }' "$work/j.times"
 }
 
 machine

@@ -1,5 +1,6 @@
 import HPVMCLI
 import Registry
+import Runtime
 
 /// One `hpvmdevmgmt` request, after parsing.
 enum DevMgmtRequest {
@@ -33,7 +34,9 @@ enum DevMgmt {
         default: access = .update
         }
         let store = try RegistryStore.open(at: environment.registryPath, for: access)
-        let manager = DeviceManager(store: store, root: environment.root, audit: environment.audit)
+        var manager = DeviceManager(store: store, root: environment.root, audit: environment.audit)
+        let runtime = GuestRuntime(root: environment.root, settings: RuntimeSettings())
+        manager.isRunning = { runtime.isRunning($0) }
         var result = DevMgmtResult()
         do {
             switch request {

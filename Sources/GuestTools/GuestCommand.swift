@@ -1,10 +1,12 @@
 public import HPVMCLI
 public import Registry
+public import Runtime
 
 /// What the four guest commands share: opening the registry for one transaction, finding a guest
 /// by `-P` or `-p`, and printing `hpvmstatus`'s formats.
 public enum GuestCommand {
-    /// Opens the registry under the environment's root, runs `body`, and closes it.
+    /// Opens the registry under the environment's root, runs `body`, and closes it. The guests
+    /// know which of them run (``GuestRegistry/isRunning``).
     ///
     /// - Parameter access: `.read` for a command that only reads, `.update` for one that changes a
     ///   guest that must exist (a registry that does not exist yet is read as an empty one, and
@@ -14,7 +16,11 @@ public enum GuestCommand {
     ) throws -> T {
         let store = try RegistryStore.open(at: environment.registryPath, for: access)
         do {
-            let result = try body(GuestRegistry(store: store, root: environment.root, audit: environment.audit))
+            var guests = GuestRegistry(store: store, root: environment.root, audit: environment.audit)
+            // Running guests refuse changes their QEMU would not follow; only the pidfiles' locks are read.
+            let runtime = GuestRuntime(root: environment.root, settings: RuntimeSettings())
+            guests.isRunning = { runtime.isRunning($0) }
+            let result = try body(guests)
             try store.close()
             return result
         } catch {
@@ -47,7 +53,7 @@ public enum StatusFormat {
     /// Manuel Rey, "Guest migration in HPVM 3.5") gives every width — name 20, VM # 5 (right), OS
     /// type 7, state 9, #VCPUs 6, #Devs 5, #Nets 5, Memory 7 (right, `16 GB`), Runsysid 8 (right).
     /// cfg2html reads `$1` (name) and `$2` (VM #) of the rows and line 2 as the header.
-    public static func table(_ summaries: [GuestSummary]) -> String {
+    public static func table(_ summaries: [GuestSummary], live: [String: GuestRuntime.LiveState] = [:]) -> String {
         var lines = [
             "[Virtual Machines]",
             "Virtual Machine Name VM #  OS Type State     #VCPUs #Devs #Nets Memory  Runsysid",
@@ -58,7 +64,7 @@ public enum StatusFormat {
             let guest = summary.guest
             lines.append(
                 pad(guest.name, 20) + " " + lpad(String(guest.vmNumber), 5) + " " + pad(guest.osType ?? "UNKNOWN", 7) + " "
-                    + pad(guest.state, 9) + " " + lpad(String(guest.vcpus), 6) + " " + lpad(String(summary.devices), 5) + " "
+                    + pad(state(guest, live[guest.name]), 9) + " " + lpad(String(guest.vcpus), 6) + " " + lpad(String(summary.devices), 5) + " "
                     + lpad(String(summary.networks), 5) + " " + lpad(memory(guest.memoryMB), 7) + " " + lpad(runsysid, 8))
         }
         return lines.joined(separator: "\n") + "\n"
@@ -72,14 +78,16 @@ public enum StatusFormat {
     ///
     /// - Parameter settings: the guest's kept `-x` settings, shown under `-V` (default values for
     ///   those never set: online migration enabled, HP 4.3's phase timeouts).
-    public static func details(_ status: GuestStatus, verbose: Bool, settings: [String: String] = [:]) -> String {
+    public static func details(
+        _ status: GuestStatus, verbose: Bool, settings: [String: String] = [:], live: GuestRuntime.LiveState? = nil
+    ) -> String {
         let guest = status.guest
         var lines = [
             "[Virtual Machine Details]",
             "Virtual Machine Name: \(guest.name)",
             "VM #:                 \(guest.vmNumber)",
             "OS Type:              \(guest.osType ?? "UNKNOWN")",
-            "State:                \(guest.state)",
+            "State:                \(state(guest, live))",
             "Label:                \(guest.label ?? "")",
             "#VCPUs:               \(guest.vcpus)",
             "Memory:               \(memory(guest.memoryMB))",
@@ -119,13 +127,13 @@ public enum StatusFormat {
     /// each field's first `;` subfield). HP's other fields were not found in any public source:
     /// 1–9 and 12 are this implementation's (VM number, OS type, runnable, modify, visible YES/NO,
     /// vCPUs, memory in MB, storage devices, networks; label), 13–18 are left empty.
-    public static func machine(_ summaries: [GuestSummary]) -> String {
+    public static func machine(_ summaries: [GuestSummary], live: [String: GuestRuntime.LiveState] = [:]) -> String {
         summaries.map { summary in
             let guest = summary.guest
             var fields = [
                 guest.name, String(guest.vmNumber), guest.osType ?? "UNKNOWN", yes(guest.runnable), yes(guest.modifiable),
                 yes(guest.visible), String(guest.vcpus), String(guest.memoryMB), String(summary.devices),
-                String(summary.networks), "Off", guest.startType, guest.label ?? "",
+                String(summary.networks), machineState(live[guest.name]), guest.startType, guest.label ?? "",
             ]
             fields += Array(repeating: "", count: 6)
             fields += [String(guest.vcpus), memory(guest.memoryMB).replacing(" ", with: "")]
@@ -137,7 +145,7 @@ public enum StatusFormat {
     /// holding `pman`, one `virtual_machine` per guest with `name`, `uuid` and `local_id` (the VM
     /// number) attributes, and `vm_state`, `vcpu_number` and `memory/total` (`unit` MB or GB)
     /// elements. Nothing else is printed: HP's other elements were not found in a public source.
-    public static func xml(_ summaries: [GuestSummary]) -> String {
+    public static func xml(_ summaries: [GuestSummary], live: [String: GuestRuntime.LiveState] = [:]) -> String {
         var text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<hpvm>\n<pman>\n"
         for summary in summaries {
             let guest = summary.guest
@@ -145,7 +153,7 @@ public enum StatusFormat {
             text += "<virtual_machine name=\"\(xmlEscaped(guest.name))\""
             if let uuid = guest.uuid { text += " uuid=\"\(xmlEscaped(uuid))\"" }
             text += " local_id=\"\(guest.vmNumber)\">\n"
-            text += "<vm_state>Off</vm_state>\n"
+            text += "<vm_state>\(xmlEscaped(state(guest, live[guest.name])))</vm_state>\n"
             text += "<vcpu_number>\(guest.vcpus)</vcpu_number>\n"
             text += "<memory>\n<total unit=\"\(unit)\">\(amount)</total>\n</memory>\n"
             text += "</virtual_machine>\n"
@@ -228,11 +236,11 @@ public enum StatusFormat {
     }
 
     /// The guests as a JSON array.
-    public static func json(_ statuses: [GuestStatus]) -> String {
+    public static func json(_ statuses: [GuestStatus], live: [String: GuestRuntime.LiveState] = [:]) -> String {
         "[" + statuses.map { status in
             let g = status.guest
             return "{\"name\":\(quote(g.name)),\"vmNumber\":\(g.vmNumber),\"osType\":\(g.osType.map(quote) ?? "null"),"
-                + "\"state\":\(quote(g.state)),\"runnable\":\(g.runnable),\"modifiable\":\(g.modifiable),\"visible\":\(g.visible),"
+                + "\"state\":\(quote(state(g, live[g.name]))),\"runnable\":\(g.runnable),\"modifiable\":\(g.modifiable),\"visible\":\(g.visible),"
                 + "\"vcpus\":\(g.vcpus),\"memoryMB\":\(g.memoryMB),\"label\":\(g.label.map(quote) ?? "null"),"
                 + "\"resources\":[" + status.resources.map { quote($0.description) }.joined(separator: ",") + "]}"
         }.joined(separator: ",\n") + "]\n"

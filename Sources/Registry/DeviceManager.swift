@@ -8,6 +8,9 @@ public struct DeviceManager: Sendable {
     public let root: HostRoot
     public let audit: AuditContext
     let rules: StorageRules
+    /// Whether a guest's QEMU runs now (``GuestRegistry/isRunning``): replacing the device of a
+    /// running guest is refused. Where none is given, no guest runs.
+    public var isRunning: @Sendable (String) -> Bool = { _ in false }
 
     public init(store: RegistryStore, root: HostRoot, audit: AuditContext) {
         self.store = store
@@ -377,6 +380,10 @@ public struct DeviceManager: Sendable {
             }
         }
         let action = "cannot replace \(Display.safe(old)) by \(Display.safe(new[0]))"
+        if type == .gdev, let running = entry.dependents.first(where: isRunning) {
+            // Its QEMU keeps the old device, which the registry would then let another guest have.
+            throw StorageRules.runningRefusal(running, "replace \(Display.safe(old)) of")
+        }
         if type == .gdev {
             // The guests' resources must still make sense: a disk stays a disk, a file a file.
             for row in try db.rows(

@@ -222,6 +222,10 @@ public struct GuestRegistry: Sendable {
     public let root: HostRoot
     public let audit: AuditContext
     let rules: StorageRules
+    /// Whether a guest's QEMU runs now, asked inside the transaction of a change that a running
+    /// guest refuses (``StorageRules/runningRefusal(_:_:)``). The commands give the runtime's
+    /// answer; where none is given, no guest runs.
+    public var isRunning: @Sendable (String) -> Bool = { _ in false }
 
     public init(store: RegistryStore, root: HostRoot, audit: AuditContext) {
         self.store = store
@@ -290,6 +294,10 @@ public struct GuestRegistry: Sendable {
             }
             if let refusal = StorageRules.guardRefusal(guest, onlyReenables: change.onlyReenables) {
                 throw refusal
+            }
+            if !change.delete.isEmpty || !change.modify.isEmpty || change.newName.map({ $0 != name }) == true, isRunning(guest.name) {
+                throw StorageRules.runningRefusal(
+                    guest.name, change.newName.map { $0 != name } == true ? "rename" : "take a device from or change a device of")
             }
             let now = audit.now()
             for (key, value) in change.status {
@@ -365,6 +373,7 @@ public struct GuestRegistry: Sendable {
             if let refusal = StorageRules.guardRefusal(guest, removing: true, force: force, migratedAway: migratedAway) {
                 throw refusal
             }
+            if isRunning(guest.name) { throw StorageRules.runningRefusal(guest.name, "remove") }
             for row in try resourceRows(guest.id, db) {
                 try detach(row: row.id, location: row.location, guest: guest, db)
             }

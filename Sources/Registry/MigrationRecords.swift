@@ -107,6 +107,7 @@ extension GuestRegistry {
                     .notModifiable,
                     "guest \(name) is \(guest.runnable ? "Not Modify" : "Not Runnable") here, so it does not run on this host; there is nothing to migrate.")
             }
+            if isRunning(guest.name) { throw StorageRules.runningRefusal(guest.name, "migrate offline") }
             var resources: [MigratingResource] = []
             for row in try resourceRows(guest.id, db) {
                 let statement = row.statement

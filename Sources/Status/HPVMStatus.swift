@@ -2,6 +2,7 @@ import ArgumentParser
 import GuestTools
 import HPVMCLI
 import Registry
+import Runtime
 
 #if canImport(Glibc)
 import Glibc
@@ -18,7 +19,7 @@ struct HPVMStatus: ParsableCommand {
               hpvmstatus [-P vm-name | -p vm-number] {-e | -r | -C}
               hpvmstatus {-s | -m}
             """,
-        discussion: "States are Off and Off (NR) (Not Runnable): guests are defined, not run, in this release. See hpvmstatus(8)."
+        discussion: "States: On, Paused (from the guest's live QEMU), Off and Off (NR) (Not Runnable). See hpvmstatus(8)."
     )
 
     @Option(name: .customShort("P"), help: ArgumentHelp("Show this guest.", valueName: "vm-name"))
@@ -96,15 +97,21 @@ struct HPVMStatus: ParsableCommand {
             if entitlements { return StatusFormat.entitlements(summaries) }
             if memoryTypes { return StatusFormat.memoryTypes(summaries) }
             if events { return StatusFormat.events(try guests.store.auditLog(), guest: guest) }
-            if machine && !statements { return StatusFormat.machine(summaries) }
-            if xml && !statements { return StatusFormat.xml(summaries) }
+            if statements, let guest {
+                guard let status = try guests.status(guest).first else { throw RegistryError(.notFound, "no guest named \(guest).") }
+                return status.resources.map { $0.description + "\n" }.joined()
+            }
+            // Each guest's state from its live QEMU, never from a flag a killed process leaves behind.
+            let live = GuestCommand.liveStates(environment, guests: summaries.map(\.guest.name))
+            if machine { return StatusFormat.machine(summaries, live: live) }
+            if xml { return StatusFormat.xml(summaries, live: live) }
             guard let guest else {
-                return json ? StatusFormat.json(try guests.status()) : StatusFormat.table(summaries)
+                return json ? StatusFormat.json(try guests.status(), live: live) : StatusFormat.table(summaries, live: live)
             }
             guard let status = try guests.status(guest).first else { throw RegistryError(.notFound, "no guest named \(guest).") }
-            if statements { return status.resources.map { $0.description + "\n" }.joined() }
-            if json { return StatusFormat.json([status]) }
-            return StatusFormat.details(status, verbose: verbose, settings: verbose ? try guests.settings(of: guest) : [:])
+            if json { return StatusFormat.json([status], live: live) }
+            return StatusFormat.details(
+                status, verbose: verbose, settings: verbose ? try guests.settings(of: guest) : [:], live: live[guest])
         }
         Output.write(text)
     }

@@ -41,7 +41,42 @@ final class CLIHost {
         try host.folders("/hpvm/disks")
     }
 
-    deinit { host.remove() }
+    deinit {
+        stopQEMUs()
+        host.remove()
+    }
+
+    /// The guests a test started with ``start(_:_:)``: each QEMU still running at the end is stopped by its pid.
+    var startedGuests: Set<String> = []
+
+    /// Runs a runtime command (`hpvmstart`, `hpvmstop`, `hpvmconsole`) with the TCG accelerator (this
+    /// machine's KVM runs no normal guest), noting the guest so that its QEMU is stopped at the end.
+    @discardableResult
+    func runtime(_ tool: String, _ arguments: String..., environment: [String: String] = [:]) throws -> CommandResult {
+        if let index = arguments.firstIndex(of: "-P"), index + 1 < arguments.count { startedGuests.insert(arguments[index + 1]) }
+        return try run(tool, arguments, environment: ["HPVM_ACCEL": "tcg"].merging(environment) { $1 })
+    }
+
+    /// The pid of the QEMU running `guest`: the pid its pidfile names, when that process holds the
+    /// pidfile open (read from /proc, not through the runtime's own lock test).
+    func qemuPID(_ guest: String) -> Int32? {
+        let pidfile = root + "/var/opt/hpvm/run/\(guest)/pid"
+        guard let text = try? String(contentsOfFile: pidfile, encoding: .utf8),
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else { return nil }
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+        let holds = fds.contains { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == pidfile }
+        return holds ? pid : nil
+    }
+
+    /// Stops, by its pid, every QEMU this host's tests started that still runs.
+    func stopQEMUs() {
+        for guest in startedGuests {
+            guard let pid = qemuPID(guest) else { continue }
+            kill(pid, SIGKILL)
+        }
+        startedGuests = []
+    }
 
     /// Runs `tool` with `arguments` and `HPVM_ROOT` set to this host.
     @discardableResult

@@ -317,13 +317,19 @@ struct StorageRules {
     /// A gdev entry that other guests use and whose storage meets the claim, when sharing it is not
     /// allowed: the claim's own entry (`own`, the one the guest would be added to as a dependent)
     /// must be SHARE=YES, and so must every other overlapping entry and the claim's own.
+    ///
+    /// - Parameter running: when given, only these guests count as users (HP checks sharing among
+    ///   the guests that run when one starts, ``startRefusal(_:guest:running:_:)``); otherwise
+    ///   every guest that has the storage does.
     func otherGuests(
-        of claim: Claim, guest: String, ownEntry: DeviceEntry?, _ db: Database, met: [(DeviceEntry, Relation)]? = nil
+        of claim: Claim, guest: String, ownEntry: DeviceEntry?, _ db: Database, met: [(DeviceEntry, Relation)]? = nil,
+        running: Set<String>? = nil
     ) throws -> String? {
         for (entry, relation) in try met ?? meeting(claim, db) where entry.type == .gdev {
-            let others = entry.dependents.filter { $0 != guest }
+            let others = entry.dependents.filter { $0 != guest && running?.contains($0) != false }
             guard !others.isEmpty else { continue }
-            let users = "\(describe(entry, relation, for: claim)), used by \(Display.list(others))"
+            let holders = running == nil ? "" : others.count == 1 ? "running guest " : "running guests "
+            let users = "\(describe(entry, relation, for: claim)), used by \(holders)\(Display.list(others))"
             if entry.id == ownEntry?.id {
                 if !entry.isShared { return users + " and not SHARE=YES" }
             } else if !entry.isShared {
@@ -354,6 +360,82 @@ struct StorageRules {
             return Self.inUse(action, why)
         }
         return nil
+    }
+
+    // MARK: - Rule: starting a guest (hpvmstart)
+
+    /// Why `guest` may not start with one of its resources, or nil. HP checks sharing when a guest
+    /// starts (hpvm-reference.md a.6, rule 1), and so does `hpvmstart`, with the same rules as when
+    /// the guest was given the device, read from the host as it is now: the backing store or vswitch
+    /// must exist and be of the kind its statement names; the storage may be neither kept nor used
+    /// by the host; and it may overlap the storage of a *running* guest only when both claims are
+    /// SHARE=YES. Before asking, ``refreshExtents(usedBy:_:)`` reads the running guests' storage
+    /// from the host again (a LUN presented anew under another path, a WWID that changed), so
+    /// both sides are judged as they are at the start.
+    ///
+    /// - Parameter running: the guests whose QEMU runs now (from the live processes).
+    func startRefusal(_ statement: ResourceStatement, guest: String, running: Set<String>, _ db: Database) throws
+        -> RegistryError?
+    {
+        let location = statement.location
+        let claim = claim(location)
+        guard claim.identity.exists else {
+            return RegistryError(
+                .notFound,
+                statement.deviceType == .network
+                    ? "cannot start guest \(guest): no vswitch named \(Display.safe(location)) exists on this host (\(Display.safe(statement.description))); create the bridge or change the guest with hpvmmodify."
+                    : "cannot start guest \(guest): its backing store \(Display.safe(location)) does not exist on this host (\(Display.safe(statement.description))).")
+        }
+        let action = "cannot start guest \(guest) with \(Display.safe(location))"
+        guard Self.kinds(forStorage: statement.storage).contains(claim.identity.kind) else {
+            return Self.wrongKind(action, location: location, kind: claim.identity.kind, storage: statement.storage)
+        }
+        guard statement.deviceType != .network else { return nil }
+        let met = try meeting(claim, db)
+        if let why = try restriction(of: claim, db, met: met) { return Self.restricted(action, why) }
+        if let why = hostUse(of: claim) { return Self.hostsOwn(action, why) }
+        let own = try DeviceTable.entry(named: location, db)
+        if let why = try otherGuests(of: claim, guest: guest, ownEntry: own, db, met: met, running: running) {
+            return Self.inUse(action, why)
+        }
+        return nil
+    }
+
+    /// Records, inside the caller's transaction, the extents the host shows now for every entry a
+    /// running guest depends on. `hpvmstart` runs it in a transaction it rolls back: the start is
+    /// judged on the host as it is, and the registry is left as it was.
+    func refreshExtents(usedBy guests: Set<String>, _ db: Database) throws {
+        guard !guests.isEmpty else { return }
+        try ready(db)
+        for entry in try DeviceTable.entries(db, where: "d.type = 'gdev' AND d.id IN (SELECT deviceId FROM dependent)")
+        where entry.dependents.contains(where: guests.contains) {
+            try DeviceTable.setExtents(db, id: entry.id, claim(entry.names[0]).extents)
+        }
+    }
+
+    /// Why a guest may not start at all, or nil: a migration holds it, or it is Not Runnable (the
+    /// source copy of a migration, or switched off with `-x register_status=disabled`).
+    static func startGuard(_ guest: Guest) -> RegistryError? {
+        if let lock = guest.migrationLock {
+            return RegistryError(
+                .notModifiable,
+                "cannot start guest \(guest.name): it is being migrated (\(Display.safe(lock))); try again when hpvmmigrate is done.")
+        }
+        guard guest.runnable else {
+            let why = guest.statusSetBy == "Migrate" ? " (it was migrated to another host)" : ""
+            return RegistryError(
+                .notAllowed,
+                "cannot start guest \(guest.name): it is Not Runnable\(why). If it runs on no other host, hpvmmodify -P \(guest.name) -x register_status=enabled makes it runnable.")
+        }
+        return nil
+    }
+
+    /// The refusal of a change that a running guest's QEMU would not follow: taking a device away
+    /// (the QEMU keeps it, and the registry would let another guest have it), renaming the guest
+    /// (its QEMU runs under the old name), removing it, or migrating it offline (it would run here
+    /// and be runnable there).
+    static func runningRefusal(_ guest: String, _ action: String) -> RegistryError {
+        RegistryError(.inUse, "cannot \(action) guest \(guest) while it runs; stop it first (hpvmstop -P \(guest)).")
     }
 
     /// The kinds of object a storage type takes (`disk` a disk, `lv` a logical volume, `file` a

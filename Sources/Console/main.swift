@@ -1,0 +1,3 @@
+import ConsoleCommand
+
+HPVMConsole.main()

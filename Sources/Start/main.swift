@@ -1,0 +1,3 @@
+import StartCommand
+
+HPVMStart.main()

@@ -1,0 +1,3 @@
+import StopCommand
+
+HPVMStop.main()
