@@ -12,16 +12,10 @@ let strictSettings: [SwiftSetting] = [
 let package = Package(
     name: "hpvm",
     products: [
-        .executable(name: "hpvmdevmgmt", targets: ["DevMgmt"]),
-        .executable(name: "hpvmhostrdev", targets: ["HostRDev"]),
+        // One multi-call executable serves every command, by link name (hpvmdevmgmt -> hpvm) and
+        // as a sub-command (hpvm devmgmt); the table of commands is in Sources/HPVM/HPVM.swift.
+        .executable(name: "hpvm", targets: ["HPVM"]),
         .executable(name: "hpvm-demo-host", targets: ["HPVMDemo"]),
-        .executable(name: "hpvmcreate", targets: ["Create"]),
-        .executable(name: "hpvmmodify", targets: ["Modify"]),
-        .executable(name: "hpvmremove", targets: ["Remove"]),
-        .executable(name: "hpvmstatus", targets: ["Status"]),
-        .executable(name: "hpvmmigrate", targets: ["Migrate"]),
-        .executable(name: "hpvmsshsetup", targets: ["SSHSetupCommand"]),
-        .executable(name: "hpvmaudit", targets: ["Audit"]),
         .library(name: "Registry", targets: ["Registry"]),
         .library(name: "Host", targets: ["Host"]),
     ],
@@ -51,37 +45,37 @@ let package = Package(
         .target(name: "HPVMTestSupport", dependencies: ["Host"], swiftSettings: strictSettings),
         .target(name: "HPVMCLI", dependencies: ["Registry", "Host"], swiftSettings: strictSettings),
         .target(name: "GuestTools", dependencies: ["Registry", "HPVMCLI"], swiftSettings: strictSettings),
-        .executableTarget(
+        .target(
             name: "DevMgmt",
             dependencies: ["Registry", "Host", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
+        .target(
             name: "HostRDev",
             dependencies: ["Registry", "Host", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
+        .target(
             name: "Create",
             dependencies: ["Registry", "HPVMCLI", "GuestTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
+        .target(
             name: "Modify",
             dependencies: ["Registry", "HPVMCLI", "GuestTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
+        .target(
             name: "Remove",
             dependencies: ["Registry", "HPVMCLI", "GuestTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
+        .target(
             name: "Status",
             dependencies: ["Registry", "HPVMCLI", "GuestTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
+        .target(
             name: "Migrate",
             dependencies: [
                 "Registry", "HPVMCLI", "GuestTools", "Migration", "SSH",
@@ -89,14 +83,19 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
+        .target(
             name: "SSHSetupCommand",
             dependencies: ["Registry", "HPVMCLI", "SSHSetup", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
+        .target(
             name: "Audit",
             dependencies: ["Registry", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "HPVM",
+            dependencies: ["HPVMCLI", "Registry", "DevMgmt", "HostRDev", "Create", "Modify", "Remove", "Status", "Migrate", "SSHSetupCommand", "Audit"],
             swiftSettings: strictSettings
         ),
         .executableTarget(

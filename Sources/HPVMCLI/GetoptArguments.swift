@@ -89,10 +89,3 @@ public struct GetoptArguments: Sendable {
         return out
     }
 }
-
-extension GetoptArguments {
-    /// This process's arguments (without the program name), normalized.
-    public func commandLine() throws(Repeated) -> [String] {
-        try normalize(Array(CommandLine.arguments.dropFirst()))
-    }
-}
