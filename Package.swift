@@ -29,6 +29,7 @@ let package = Package(
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
         .target(name: "SSH", dependencies: ["CLibSSH2"], swiftSettings: strictSettings),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSysLog"),
         .target(name: "Checksum", dependencies: ["CCrypto"], swiftSettings: strictSettings),
         .target(name: "Migration", dependencies: ["Registry", "Host", "SSH", "Checksum"], swiftSettings: strictSettings),
         .target(
@@ -36,6 +37,7 @@ let package = Package(
             dependencies: [
                 "Host",
                 "CCrypto",
+                "CSysLog",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
