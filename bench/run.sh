@@ -26,10 +26,10 @@ HPVM_PACKAGES+=(hyperfine)
 hpvm_install_missing
 hpvm_require_swift
 
-# A static, non-PIE release build: start-up is most of a command's cost (TOOLCHAIN.md).
-flags=(-c release --static-swift-stdlib -Xlinker -no-pie)
-swift build "${flags[@]}" >&2
-bin="$(swift build "${flags[@]}" --show-bin-path)"
+# The release build users get (scripts/package): start-up is most of a command's cost.
+. scripts/lib/release/flags.sh
+swift build "${release_flags[@]}" >&2
+bin="$(swift build "${release_flags[@]}" --show-bin-path)"
 scripts/links "$bin"
 before="${HPVM_BENCH_BEFORE:-}"
 views="$PWD/schema/audit.sql"
