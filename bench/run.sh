@@ -44,8 +44,24 @@ machine() {
     echo "file system of $work: $(df -T "$work" | awk 'NR==2 {print $2}')"
 }
 
-# mean seconds of command N (0-based) in a hyperfine CSV export
-mean() { awk -F, -v row="$(($2 + 2))" 'NR == row {print $2}' "$1"; }
+# hyperfine in rounds: `rounds CSV RUNS hyperfine ARGS...` runs it ROUNDS times (default 5) with
+# RUNS/ROUNDS runs each, so the commands compared take turns all through the figure and a change
+# in the machine's load (it is shared) weighs on each alike; hyperfine alone runs one command's
+# runs, then the next's.
+rounds() {
+    local csv="$1" runs="$2" round count="${ROUNDS:-5}"
+    shift 2
+    rm -f "$csv".*
+    for round in $(seq 1 "$count"); do
+        "$@" --runs "$(( (runs + count - 1) / count ))" --export-csv "$csv.$round" >&2
+    done
+}
+
+# mean seconds of command N (0-based) in a hyperfine CSV export, or over the rounds' exports
+mean() {
+    if [ -f "$1" ]; then awk -F, -v row="$(($2 + 2))" 'NR == row {print $2}' "$1"; return; fi
+    cat "$1".* | awk -F, -v n="$2" '$1 == "command" {row = 0; next} {if (row++ == n) {sum += $2; k++}} END {printf "%.9f\n", sum / k}'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 ms() { awk -v s="$1" 'BEGIN {printf "%.2f ms", s * 1000}'; }
 
@@ -57,7 +73,7 @@ bench_s() {
     local root="$work/s" extra=()
     mkdir -p "$root"
     [ -z "$before" ] || extra=(-n "before: hpvmdevmgmt -v" "$before/hpvmdevmgmt -v")
-    HPVM_ROOT="$root" hyperfine -N --warmup 10 --runs "${RUNS_S:-300}" --export-csv "$work/s.csv" \
+    HPVM_ROOT="$root" rounds "$work/s.csv" "${RUNS_S:-300}" hyperfine -N --warmup 10 \
         -n "hpvmdevmgmt -v" -n "sqlite3 -version" "$bin/hpvmdevmgmt -v" "sqlite3 -version" "${extra[@]}" >&2
     local ours theirs
     ours="$(mean "$work/s.csv" 0)"
@@ -96,7 +112,7 @@ COMMIT;"
     local extra=()
     [ -z "$before" ] || extra=(-n "before: hpvmdevmgmt -a"
         --prepare "sh -c '\"$bin/hpvmdevmgmt\" -d gdev:/bench/x.img >/dev/null 2>&1; true'" "$before/hpvmdevmgmt -a gdev:/bench/x.img")
-    HPVM_ROOT="$root" hyperfine -N --warmup 5 --runs "${RUNS_A:-100}" --export-csv "$work/a.csv" \
+    HPVM_ROOT="$root" rounds "$work/a.csv" "${RUNS_A:-100}" hyperfine -N --warmup 5 \
         -n "hpvmdevmgmt -a" -n "sqlite3 insert" \
         --prepare "sh -c '\"$bin/hpvmdevmgmt\" -d gdev:/bench/x.img >/dev/null 2>&1; true'" \
         "$bin/hpvmdevmgmt -a gdev:/bench/x.img" \
@@ -131,7 +147,7 @@ COMMIT;"
     HPVM_ROOT="$root" "$bin/hpvmdevmgmt" -l all > "$work/b-ours.txt"
     sqlite3 -readonly "$db" ".read $views" "SELECT line FROM deviceListing;" > "$work/b-sqlite.txt"
     cmp "$work/b-ours.txt" "$work/b-sqlite.txt"
-    HPVM_ROOT="$root" hyperfine -N --warmup 2 --runs "${RUNS_B:-20}" --export-csv "$work/b.csv" \
+    HPVM_ROOT="$root" rounds "$work/b.csv" "${RUNS_B:-20}" hyperfine -N --warmup 2 \
         -n "hpvmdevmgmt -l all" -n "sqlite3 deviceListing" \
         "$bin/hpvmdevmgmt -l all" \
         "sqlite3 -readonly $db '.read $views' 'SELECT line FROM deviceListing;'" >&2
@@ -239,7 +255,7 @@ UNION ALL SELECT * FROM (SELECT printf('%-20s %5d %-7s %-9s %6d %5d %5d %7s %8s'
     cmp "$work/e-ours.txt" "$work/e-sqlite.txt"
     local extra=()
     [ -z "$before" ] || extra=(-n "before: hpvmstatus" "$before/hpvmstatus")
-    HPVM_ROOT="$root" hyperfine -N --warmup 2 --runs "${RUNS_E:-20}" --export-csv "$work/e.csv" \
+    HPVM_ROOT="$root" rounds "$work/e.csv" "${RUNS_E:-20}" hyperfine -N --warmup 2 \
         -n "hpvmstatus" -n "sqlite3 table" \
         "$bin/hpvmstatus" "sqlite3 -readonly $db \"$table\"" "${extra[@]}" >&2
     local ours theirs
@@ -289,7 +305,7 @@ COMMIT;"
     local extra=()
     [ -z "$before" ] || extra=(-n "before: hpvmcreate"
         --prepare "sh -c '\"$bin/hpvmremove\" -Q -P newguest >/dev/null 2>&1; true'" "$before/hpvmcreate ${args[*]}")
-    HPVM_ROOT="$root" hyperfine -N --warmup 3 --runs "${RUNS_F:-40}" --export-csv "$work/f.csv" \
+    HPVM_ROOT="$root" rounds "$work/f.csv" "${RUNS_F:-40}" hyperfine -N --warmup 3 \
         -n "hpvmcreate" -n "sqlite3 inserts" \
         --prepare "sh -c '\"$bin/hpvmremove\" -Q -P newguest >/dev/null 2>&1; true'" \
         "$bin/hpvmcreate ${args[*]}" \
