@@ -31,7 +31,7 @@ public struct HPVMAudit: ParsableCommand, HPVMCommand {
     static func withStore<T>(_ body: (RegistryStore) throws -> T) throws -> T {
         let environment = try CommandEnvironment.current(name: commandName)
         let store = try RegistryStore.open(at: environment.registryPath, for: .read)
-        defer { try? store.close() }
+        defer { try? store.closeForExit() }
         return try body(store)
     }
 }

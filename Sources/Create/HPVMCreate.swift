@@ -89,7 +89,7 @@ public struct HPVMCreate: ParsableCommand, HPVMCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(valued: ["P", "a", "c", "r", "l", "O", "e", "E", "B"], repeatable: ["a"], flags: ["V"])
+    static let getopt = GetoptArguments(valued: "PacrlOeEB", repeatable: "a", flags: "V")
 
     public static func run(arguments: CommandArguments) -> Never {
         CommandMain.run(commandName, arguments, log: .success, { words in

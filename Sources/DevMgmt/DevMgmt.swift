@@ -52,10 +52,10 @@ enum DevMgmt {
                 break
             }
         } catch {
-            try? store.close()
+            try? store.closeForExit()
             throw error
         }
-        try store.close()
+        try store.closeForExit()
         return result
     }
 }

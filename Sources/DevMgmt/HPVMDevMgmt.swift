@@ -120,7 +120,7 @@ public struct HPVMDevMgmt: ParsableCommand, HPVMCommand {
     }
 
     /// HP-UX getopt(3C) forms: `-lall`, `-Vlall`, `-agdev:/dev/sdb`.
-    static let getopt = GetoptArguments(valued: ["a", "d", "m", "n", "l", "S"], repeatable: ["a", "d", "m", "n"], flags: ["I", "r", "A", "v", "V"])
+    static let getopt = GetoptArguments(valued: "admnlS", repeatable: "admn", flags: "IrAvV")
 
     public static func run(arguments: CommandArguments) -> Never {
         // -a, -d, -m, -n, -I and -S change the registry; -l, -r and -v read it.

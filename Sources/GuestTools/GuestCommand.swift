@@ -4,7 +4,8 @@ public import Registry
 /// What the four guest commands share: opening the registry for one transaction, finding a guest
 /// by `-P` or `-p`, and printing `hpvmstatus`'s formats.
 public enum GuestCommand {
-    /// Opens the registry under the environment's root, runs `body`, and closes it.
+    /// Opens the registry under the environment's root, runs `body`, and closes it (for the command's
+    /// exit: ``RegistryStore/closeForExit()``).
     ///
     /// - Parameter access: `.read` for a command that only reads, `.update` for one that changes a
     ///   guest that must exist (a registry that does not exist yet is read as an empty one, and
@@ -15,10 +16,10 @@ public enum GuestCommand {
         let store = try RegistryStore.open(at: environment.registryPath, for: access)
         do {
             let result = try body(GuestRegistry(store: store, root: environment.root, audit: environment.audit))
-            try store.close()
+            try store.closeForExit()
             return result
         } catch {
-            try? store.close()
+            try? store.closeForExit()
             throw error
         }
     }

@@ -69,7 +69,7 @@ public struct HPVMHostRDev: ParsableCommand, HPVMCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(valued: [], repeatable: [], flags: ["u", "d", "r", "E", "D", "h", "V"])
+    static let getopt = GetoptArguments(valued: "", flags: "udrEDhV")
 
     public static func run(arguments: CommandArguments) -> Never {
         // hpvmhostrdev exits 1 on any error, an invalid option included (hpvm-reference.md c).
@@ -94,7 +94,7 @@ enum HostRDev {
     static func perform(_ action: HostRDevAction, in environment: CommandEnvironment) throws -> HostRestrictions.Report? {
         let store = try RegistryStore.open(at: environment.registryPath)
         let restrictions = HostRestrictions(store: store, root: environment.root, audit: environment.audit)
-        defer { try? store.close() }
+        defer { try? store.closeForExit() }
         switch action {
         case .rescanAndUpdate:
             restrictions.rescanIO()

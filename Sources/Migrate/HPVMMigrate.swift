@@ -241,7 +241,7 @@ public struct HPVMMigrate: ParsableCommand, HPVMCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(valued: ["P", "p", "h", "N", "l", "c", "r", "m"], repeatable: ["m"], flags: ["C", "t", "D", "s", "F", "q", "v", "b", "d", "o", "H"])
+    static let getopt = GetoptArguments(valued: "PphNlcrm", repeatable: "m", flags: "CtDsFqvbdoH")
 
     public static func run(arguments: CommandArguments) -> Never {
         CommandMain.run(commandName, arguments, log: .successAndOperationFailures, { words in

@@ -116,7 +116,7 @@ public struct HPVMModify: ParsableCommand, HPVMCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(valued: ["P", "p", "a", "d", "m", "c", "r", "l", "O", "N", "x", "e", "E", "B"], repeatable: ["a", "d", "m", "x"], flags: ["V"])
+    static let getopt = GetoptArguments(valued: "PpadmcrlONxeEB", repeatable: "admx", flags: "V")
 
     public static func run(arguments: CommandArguments) -> Never {
         CommandMain.run(commandName, arguments, log: .success, { words in

@@ -55,7 +55,7 @@ public struct HPVMRemove: ParsableCommand, HPVMCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(valued: ["P", "p"], repeatable: [], flags: ["F", "Q", "V"])
+    static let getopt = GetoptArguments(valued: "Pp", flags: "FQV")
 
     public static func run(arguments: CommandArguments) -> Never {
         CommandMain.run(commandName, arguments, log: .success, { words in

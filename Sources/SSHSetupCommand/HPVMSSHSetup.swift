@@ -131,7 +131,7 @@ public struct HPVMSSHSetup: ParsableCommand, HPVMCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(valued: ["i"], repeatable: [], flags: ["r", "y", "f"])
+    static let getopt = GetoptArguments(valued: "i", flags: "ryf")
 
     public static func run(arguments: CommandArguments) -> Never {
         CommandMain.run(commandName, arguments, { words in

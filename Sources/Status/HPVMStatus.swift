@@ -120,8 +120,7 @@ public struct HPVMStatus: ParsableCommand, HPVMCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(
-        valued: ["P", "p"], repeatable: [], flags: ["d", "D", "V", "M", "X", "e", "r", "C", "s", "m"])
+    static let getopt = GetoptArguments(valued: "Pp", flags: "dDVMXerCsm")
 
     public static func run(arguments: CommandArguments) -> Never {
         CommandMain.run(commandName, arguments, { words in
