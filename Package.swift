@@ -12,19 +12,10 @@ let strictSettings: [SwiftSetting] = [
 let package = Package(
     name: "hpvm",
     products: [
-        .executable(name: "hpvmdevmgmt", targets: ["DevMgmt"]),
-        .executable(name: "hpvmhostrdev", targets: ["HostRDev"]),
+        // One multi-call executable serves every command, by link name (hpvmdevmgmt -> hpvm) and
+        // as a sub-command (hpvm devmgmt); the table of commands is in Sources/HPVM/HPVM.swift.
+        .executable(name: "hpvm", targets: ["HPVM"]),
         .executable(name: "hpvm-demo-host", targets: ["HPVMDemo"]),
-        .executable(name: "hpvmcreate", targets: ["Create"]),
-        .executable(name: "hpvmmodify", targets: ["Modify"]),
-        .executable(name: "hpvmremove", targets: ["Remove"]),
-        .executable(name: "hpvmstatus", targets: ["Status"]),
-        .executable(name: "hpvmmigrate", targets: ["Migrate"]),
-        .executable(name: "hpvmsshsetup", targets: ["SSHSetupCommand"]),
-        .executable(name: "hpvmaudit", targets: ["Audit"]),
-        .executable(name: "hpvmstart", targets: ["Start"]),
-        .executable(name: "hpvmstop", targets: ["Stop"]),
-        .executable(name: "hpvmconsole", targets: ["Console"]),
         .library(name: "Registry", targets: ["Registry"]),
         .library(name: "Host", targets: ["Host"]),
     ],
@@ -35,16 +26,22 @@ let package = Package(
     ],
     targets: [
         .target(name: "Host", swiftSettings: strictSettings),
-        .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
-        .target(name: "SSH", dependencies: ["CLibSSH2"], swiftSettings: strictSettings),
-        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        .target(name: "Checksum", dependencies: ["CCrypto"], swiftSettings: strictSettings),
+        // libssh2's and libcrypto's headers; their functions come from CLazyLink, which loads the
+        // libraries on first use (linked, they would cost every command 0.8 ms to start).
+        .systemLibrary(name: "CLibSSH2", providers: [.apt(["libssh2-1-dev"])]),
+        .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CLazyLink", dependencies: ["CLibSSH2", "CCrypto"]),
+        .systemLibrary(name: "CSysLog"),
+        .target(name: "SSH", dependencies: ["CLibSSH2", "CLazyLink"], swiftSettings: strictSettings),
+        .target(name: "Checksum", dependencies: ["CCrypto", "CLazyLink"], swiftSettings: strictSettings),
         .target(name: "Migration", dependencies: ["Registry", "Host", "SSH", "Checksum"], swiftSettings: strictSettings),
         .target(
             name: "Registry",
             dependencies: [
                 "Host",
                 "CCrypto",
+                "CLazyLink",
+                "CSysLog",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -56,8 +53,6 @@ let package = Package(
         .target(name: "CRuntime"),
         .target(name: "Runtime", dependencies: ["Registry", "Host", "CRuntime"], swiftSettings: strictSettings),
         .target(name: "GuestTools", dependencies: ["Registry", "HPVMCLI", "Runtime"], swiftSettings: strictSettings),
-        // hpvmstart, hpvmstop, hpvmconsole: each command's type and entry function in a library (for a
-        // multi-call binary), with a one-line executable.
         .target(
             name: "StartCommand",
             dependencies: ["Registry", "HPVMCLI", "GuestTools", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -73,40 +68,37 @@ let package = Package(
             dependencies: ["Registry", "HPVMCLI", "GuestTools", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
-        .executableTarget(name: "Start", dependencies: ["StartCommand"], swiftSettings: strictSettings),
-        .executableTarget(name: "Stop", dependencies: ["StopCommand"], swiftSettings: strictSettings),
-        .executableTarget(name: "Console", dependencies: ["ConsoleCommand"], swiftSettings: strictSettings),
-        .executableTarget(
+        .target(
             name: "DevMgmt",
             dependencies: ["Registry", "Host", "HPVMCLI", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
+        .target(
             name: "HostRDev",
             dependencies: ["Registry", "Host", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
+        .target(
             name: "Create",
             dependencies: ["Registry", "HPVMCLI", "GuestTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
+        .target(
             name: "Modify",
             dependencies: ["Registry", "HPVMCLI", "GuestTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
+        .target(
             name: "Remove",
             dependencies: ["Registry", "HPVMCLI", "GuestTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
+        .target(
             name: "Status",
             dependencies: ["Registry", "HPVMCLI", "GuestTools", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
+        .target(
             name: "Migrate",
             dependencies: [
                 "Registry", "HPVMCLI", "GuestTools", "Migration", "SSH",
@@ -114,14 +106,19 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
+        .target(
             name: "SSHSetupCommand",
             dependencies: ["Registry", "HPVMCLI", "SSHSetup", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
+        .target(
             name: "Audit",
             dependencies: ["Registry", "HPVMCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "HPVM",
+            dependencies: ["HPVMCLI", "Registry", "DevMgmt", "HostRDev", "Create", "Modify", "Remove", "Status", "Migrate", "SSHSetupCommand", "Audit", "StartCommand", "StopCommand", "ConsoleCommand"],
             swiftSettings: strictSettings
         ),
         .executableTarget(

@@ -12,10 +12,11 @@ HPVM_PACKAGES+=(hyperfine)
 hpvm_install_missing
 hpvm_require_swift
 
-# The same build as bench/run.sh: static Swift runtime, no PIE.
-flags=(-c release --static-swift-stdlib -Xlinker -no-pie)
-swift build "${flags[@]}" >&2
-bin="$(swift build "${flags[@]}" --show-bin-path)"
+# The same build as bench/run.sh and scripts/package.
+. scripts/lib/release/flags.sh
+swift build "${release_flags[@]}" >&2
+bin="$(swift build "${release_flags[@]}" --show-bin-path)"
+scripts/links "$bin"
 work="$(mktemp -d /tmp/hpvm-bench-audit.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 

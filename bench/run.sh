@@ -2,7 +2,8 @@
 # hpvm benchmarks: each figure measured against the plain tool a user would otherwise use, in the
 # same run, on this machine. Results go to stdout; copy them into bench/RESULTS.md.
 #
-# Usage: bench/run.sh [a|b|c|d]...     (default: all four)
+# Usage: bench/run.sh [s|a|b|c|d|e|f|g|h]...     (default: all)
+#   s  start-up: `hpvmdevmgmt -v` vs `sqlite3 -version`
 #   a  one `hpvmdevmgmt -a` process vs one `sqlite3` process doing the same insert (WAL)
 #   b  `hpvmdevmgmt -l all` over 100,000 entries vs `sqlite3` printing the same lines
 #   c  `hpvmdevmgmt -I` on a host root with 10,000 SAN disks (target: under 2 s)
@@ -17,6 +18,10 @@
 #      program (bench/qmp-ready.c)
 #
 # Needs root or sudo only to install hyperfine and sqlite3 when they are missing.
+#
+# HPVM_BENCH_BEFORE=folder also times, in (s), (a), (e) and (f), the commands in that folder (an
+# earlier build, e.g. of main, with its hpvmdevmgmt, hpvmcreate, ...) in the same hyperfine run:
+# a change's effect on start-up, measured under the same load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup
@@ -24,14 +29,16 @@ HPVM_PACKAGES+=(hyperfine)
 hpvm_install_missing
 hpvm_require_swift
 
-# A static, non-PIE release build: start-up is most of a command's cost (TOOLCHAIN.md).
-flags=(-c release --static-swift-stdlib -Xlinker -no-pie)
-swift build "${flags[@]}" >&2
-bin="$(swift build "${flags[@]}" --show-bin-path)"
+# The release build users get (scripts/package): start-up is most of a command's cost.
+. scripts/lib/release/flags.sh
+swift build "${release_flags[@]}" >&2
+bin="$(swift build "${release_flags[@]}" --show-bin-path)"
+scripts/links "$bin"
+before="${HPVM_BENCH_BEFORE:-}"
 views="$PWD/schema/audit.sql"
 work="$(mktemp -d /tmp/hpvm-bench.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
-which=("${@:-a b c d e f g h j}")
+which=("${@:-s a b c d e f g h j}")
 which=(${which[*]})
 
 machine() {
@@ -40,10 +47,42 @@ machine() {
     echo "file system of $work: $(df -T "$work" | awk 'NR==2 {print $2}')"
 }
 
-# mean seconds of command N (0-based) in a hyperfine CSV export
-mean() { awk -F, -v row="$(($2 + 2))" 'NR == row {print $2}' "$1"; }
+# hyperfine in rounds: `rounds CSV RUNS hyperfine ARGS...` runs it ROUNDS times (default 5) with
+# RUNS/ROUNDS runs each, so the commands compared take turns all through the figure and a change
+# in the machine's load (it is shared) weighs on each alike; hyperfine alone runs one command's
+# runs, then the next's.
+rounds() {
+    local csv="$1" runs="$2" round count="${ROUNDS:-5}"
+    shift 2
+    rm -f "$csv".*
+    for round in $(seq 1 "$count"); do
+        "$@" --runs "$(( (runs + count - 1) / count ))" --export-csv "$csv.$round" >&2
+    done
+}
+
+# mean seconds of command N (0-based) in a hyperfine CSV export, or over the rounds' exports
+mean() {
+    if [ -f "$1" ]; then awk -F, -v row="$(($2 + 2))" 'NR == row {print $2}' "$1"; return; fi
+    cat "$1".* | awk -F, -v n="$2" '$1 == "command" {row = 0; next} {if (row++ == n) {sum += $2; k++}} END {printf "%.9f\n", sum / k}'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 ms() { awk -v s="$1" 'BEGIN {printf "%.2f ms", s * 1000}'; }
+
+# "before: 5.10 ms (1.95x)": the HPVM_BENCH_BEFORE command (row 2 of a CSV) against the plain tool.
+before_figure() { [ -z "$before" ] || echo "   before: $(ms "$(mean "$1" 2)") ($(ratio "$(mean "$1" 2)" "$(mean "$1" 1)")x)"; }
+
+bench_s() {
+    echo "## (s) start-up: hpvmdevmgmt -v vs sqlite3 -version"
+    local root="$work/s" extra=()
+    mkdir -p "$root"
+    [ -z "$before" ] || extra=(-n "before: hpvmdevmgmt -v" "$before/hpvmdevmgmt -v")
+    HPVM_ROOT="$root" rounds "$work/s.csv" "${RUNS_S:-300}" hyperfine -N --warmup 10 \
+        -n "hpvmdevmgmt -v" -n "sqlite3 -version" "$bin/hpvmdevmgmt -v" "sqlite3 -version" "${extra[@]}" >&2
+    local ours theirs
+    ours="$(mean "$work/s.csv" 0)"
+    theirs="$(mean "$work/s.csv" 1)"
+    echo "hpvmdevmgmt -v: $(ms "$ours")   sqlite3 -version: $(ms "$theirs")   ratio: $(ratio "$ours" "$theirs")x$(before_figure "$work/s.csv")"
+}
 
 # A registry with its schema, made by the command itself.
 new_registry() {
@@ -73,16 +112,19 @@ INSERT INTO auditLog (id, at, user, command, action, object, change, prevHash, h
   SELECT coalesce(max(id), 0) + 1, strftime('%Y-%m-%dT%H:%M:%fZ'), 'root', 'sqlite3', 'add', '/bench/x.img', '{}',
          coalesce((SELECT hash FROM auditLog ORDER BY id DESC LIMIT 1), printf('%064d', 0)), lower(hex(randomblob(32))) FROM auditLog;
 COMMIT;"
-    HPVM_ROOT="$root" hyperfine -N --warmup 5 --runs "${RUNS_A:-100}" --export-csv "$work/a.csv" \
+    local extra=()
+    [ -z "$before" ] || extra=(-n "before: hpvmdevmgmt -a"
+        --prepare "sh -c '\"$bin/hpvmdevmgmt\" -d gdev:/bench/x.img >/dev/null 2>&1; true'" "$before/hpvmdevmgmt -a gdev:/bench/x.img")
+    HPVM_ROOT="$root" rounds "$work/a.csv" "${RUNS_A:-100}" hyperfine -N --warmup 5 \
         -n "hpvmdevmgmt -a" -n "sqlite3 insert" \
         --prepare "sh -c '\"$bin/hpvmdevmgmt\" -d gdev:/bench/x.img >/dev/null 2>&1; true'" \
         "$bin/hpvmdevmgmt -a gdev:/bench/x.img" \
         --prepare "sqlite3 $copy \"PRAGMA foreign_keys = ON; DELETE FROM device WHERE name = '/bench/x.img'\"" \
-        "sqlite3 $copy \"$insert\"" >&2
+        "sqlite3 $copy \"$insert\"" "${extra[@]}" >&2
     local ours theirs
     ours="$(mean "$work/a.csv" 0)"
     theirs="$(mean "$work/a.csv" 1)"
-    echo "hpvmdevmgmt -a: $(ms "$ours")   sqlite3 insert: $(ms "$theirs")   ratio: $(ratio "$ours" "$theirs")x (target <= 2x)"
+    echo "hpvmdevmgmt -a: $(ms "$ours")   sqlite3 insert: $(ms "$theirs")   ratio: $(ratio "$ours" "$theirs")x (target <= 2x)$(before_figure "$work/a.csv")"
 }
 
 bench_b() {
@@ -108,7 +150,7 @@ COMMIT;"
     HPVM_ROOT="$root" "$bin/hpvmdevmgmt" -l all > "$work/b-ours.txt"
     sqlite3 -readonly "$db" ".read $views" "SELECT line FROM deviceListing;" > "$work/b-sqlite.txt"
     cmp "$work/b-ours.txt" "$work/b-sqlite.txt"
-    HPVM_ROOT="$root" hyperfine -N --warmup 2 --runs "${RUNS_B:-20}" --export-csv "$work/b.csv" \
+    HPVM_ROOT="$root" rounds "$work/b.csv" "${RUNS_B:-20}" hyperfine -N --warmup 2 \
         -n "hpvmdevmgmt -l all" -n "sqlite3 deviceListing" \
         "$bin/hpvmdevmgmt -l all" \
         "sqlite3 -readonly $db '.read $views' 'SELECT line FROM deviceListing;'" >&2
@@ -203,25 +245,27 @@ bench_e() {
     local root="$work/e" db
     db="$(guest_registry "$root")"
     local table="SELECT '[Virtual Machines]'
-UNION ALL SELECT 'Virtual Machine Name  VM # OS Type State     #VCPUs #Devs #Nets   Memory'
-UNION ALL SELECT '==================== ===== ======= ========= ====== ===== ===== ========'
-UNION ALL SELECT * FROM (SELECT printf('%-20s %5d %-7s %-9s %6d %5d %5d %8s', g.name, g.vmNumber, coalesce(g.osType, 'UNKNOWN'),
+UNION ALL SELECT 'Virtual Machine Name VM #  OS Type State     #VCPUs #Devs #Nets Memory  Runsysid'
+UNION ALL SELECT '==================== ===== ======= ========= ====== ===== ===== ======= ========'
+UNION ALL SELECT * FROM (SELECT printf('%-20s %5d %-7s %-9s %6d %5d %5d %7s %8s', g.name, g.vmNumber, coalesce(g.osType, 'UNKNOWN'),
   CASE g.runnable WHEN 1 THEN 'Off' ELSE 'Off (NR)' END, g.vcpus,
   (SELECT count(*) FROM guestResource r WHERE r.guestId = g.id AND r.deviceType != 'network'),
   (SELECT count(*) FROM guestResource r WHERE r.guestId = g.id AND r.deviceType = 'network'),
-  CASE WHEN g.memoryMB % 1024 = 0 THEN (g.memoryMB / 1024) || ' GB' ELSE g.memoryMB || ' MB' END)
+  CASE WHEN g.memoryMB % 1024 = 0 THEN (g.memoryMB / 1024) || ' GB' ELSE g.memoryMB || ' MB' END, '0')
   FROM guest g ORDER BY g.name);"
     HPVM_ROOT="$root" "$bin/hpvmstatus" > "$work/e-ours.txt"
     sqlite3 -readonly "$db" "$table" > "$work/e-sqlite.txt"
     cmp "$work/e-ours.txt" "$work/e-sqlite.txt"
-    HPVM_ROOT="$root" hyperfine -N --warmup 2 --runs "${RUNS_E:-20}" --export-csv "$work/e.csv" \
+    local extra=()
+    [ -z "$before" ] || extra=(-n "before: hpvmstatus" "$before/hpvmstatus")
+    HPVM_ROOT="$root" rounds "$work/e.csv" "${RUNS_E:-20}" hyperfine -N --warmup 2 \
         -n "hpvmstatus" -n "sqlite3 table" \
-        "$bin/hpvmstatus" "sqlite3 -readonly $db \"$table\"" >&2
+        "$bin/hpvmstatus" "sqlite3 -readonly $db \"$table\"" "${extra[@]}" >&2
     local ours theirs
     ours="$(mean "$work/e.csv" 0)"
     theirs="$(mean "$work/e.csv" 1)"
     echo "guests: $(sqlite3 "$db" 'SELECT count(*) FROM guest'), resources: $(sqlite3 "$db" 'SELECT count(*) FROM guestResource'), identical output: yes ($(wc -l < "$work/e-ours.txt") lines)"
-    echo "hpvmstatus: $(ms "$ours")   sqlite3: $(ms "$theirs")   ratio: $(ratio "$ours" "$theirs")x (target <= 2x)"
+    echo "hpvmstatus: $(ms "$ours")   sqlite3: $(ms "$theirs")   ratio: $(ratio "$ours" "$theirs")x (target <= 2x)$(before_figure "$work/e.csv")"
 }
 
 bench_f() {
@@ -261,16 +305,19 @@ $(for j in 0 1 2 3 4 5 6 7; do echo "INSERT INTO auditLog (id, at, user, command
          (SELECT hash FROM auditLog ORDER BY id DESC LIMIT 1), lower(hex(randomblob(32))) FROM auditLog;"; done)
 UPDATE device SET createdAt = 'then' WHERE createdAt = 'now';
 COMMIT;"
-    HPVM_ROOT="$root" hyperfine -N --warmup 3 --runs "${RUNS_F:-40}" --export-csv "$work/f.csv" \
+    local extra=()
+    [ -z "$before" ] || extra=(-n "before: hpvmcreate"
+        --prepare "sh -c '\"$bin/hpvmremove\" -Q -P newguest >/dev/null 2>&1; true'" "$before/hpvmcreate ${args[*]}")
+    HPVM_ROOT="$root" rounds "$work/f.csv" "${RUNS_F:-40}" hyperfine -N --warmup 3 \
         -n "hpvmcreate" -n "sqlite3 inserts" \
         --prepare "sh -c '\"$bin/hpvmremove\" -Q -P newguest >/dev/null 2>&1; true'" \
         "$bin/hpvmcreate ${args[*]}" \
         --prepare "sqlite3 $copy \"PRAGMA foreign_keys = ON; DELETE FROM guest WHERE name = 'newguest'; DELETE FROM device WHERE createdAt = 'then';\"" \
-        "sqlite3 $copy \"$sql\"" >&2
+        "sqlite3 $copy \"$sql\"" "${extra[@]}" >&2
     local ours theirs
     ours="$(mean "$work/f.csv" 0)"
     theirs="$(mean "$work/f.csv" 1)"
-    echo "hpvmcreate: $(ms "$ours")   sqlite3: $(ms "$theirs")   ratio: $(ratio "$ours" "$theirs")x (target <= 2x)"
+    echo "hpvmcreate: $(ms "$ours")   sqlite3: $(ms "$theirs")   ratio: $(ratio "$ours" "$theirs")x (target <= 2x)$(before_figure "$work/f.csv")"
 }
 
 # Two sealed hosts with 64 SAN LUNs each (the same WWIDs), for g and h.

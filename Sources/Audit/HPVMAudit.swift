@@ -1,21 +1,25 @@
-import ArgumentParser
-import HPVMCLI
+public import ArgumentParser
+public import HPVMCLI
 import Registry
 
 /// `hpvmaudit`: check the registry's audit log, print its head, list its rows.
-@main
-struct HPVMAudit: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "hpvmaudit",
+public struct HPVMAudit: ParsableCommand, HPVMCommand {
+    public static let commandName = "hpvmaudit"
+    public static var abstract: String { configuration.abstract }
+
+    public static let configuration = CommandConfiguration(
+        commandName: commandName,
         abstract: "Check the registry's audit log against its chain, kept heads and tables; print its head; list it.",
         usage: "hpvmaudit verify [--head ID:HASH]... [--from-log FILE]\n       hpvmaudit head\n       hpvmaudit list [--since TIME] [--guest NAME] [--device PATH] [--json]",
         discussion: "Exit status: 0 intact, 1 broken, 64 malformed. See hpvmaudit(8).",
         subcommands: [Verify.self, Head.self, List.self]
     )
 
-    static func main() {
-        CommandMain.run("hpvmaudit", {
-            var command = try parseAsRoot()
+    public init() {}
+
+    public static func run(arguments: CommandArguments) -> Never {
+        CommandMain.run(commandName, arguments, { words in
+            var command = try parseAsRoot(words)
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)
@@ -25,9 +29,9 @@ struct HPVMAudit: ParsableCommand {
 
     /// Opens the registry under `HPVM_ROOT` read-only, runs `body`, closes it.
     static func withStore<T>(_ body: (RegistryStore) throws -> T) throws -> T {
-        let environment = try CommandEnvironment.current(name: "hpvmaudit")
+        let environment = try CommandEnvironment.current(name: commandName)
         let store = try RegistryStore.open(at: environment.registryPath, for: .read)
-        defer { try? store.close() }
+        defer { try? store.closeForExit() }
         return try body(store)
     }
 }

@@ -1,6 +1,6 @@
 public import ArgumentParser
 import GuestTools
-import HPVMCLI
+public import HPVMCLI
 import Registry
 import Runtime
 
@@ -9,9 +9,12 @@ import Glibc
 #endif
 
 /// `hpvmconsole`: attach the terminal to a running guest's serial console; `~.` leaves.
-public struct HPVMConsole: ParsableCommand {
+public struct HPVMConsole: ParsableCommand, HPVMCommand {
+    public static let commandName = "hpvmconsole"
+    public static var abstract: String { configuration.abstract }
+
     public static let configuration = CommandConfiguration(
-        commandName: "hpvmconsole",
+        commandName: commandName,
         abstract: "Attach to a running virtual machine's serial console.",
         usage: "hpvmconsole {-P vm-name | -p vm-number} [-q]",
         discussion: "Type ~. at the start of a line to leave (~~ sends one ~). One console session per guest at a time. See hpvmconsole(8)."
@@ -55,12 +58,12 @@ public struct HPVMConsole: ParsableCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(valued: ["P", "p"], repeatable: [], flags: ["q"])
+    static let getopt = GetoptArguments(valued: "Pp", flags: "q")
 
     /// The command's entry: parse, attach; exits with the man page's status.
-    public static func main() {
-        CommandMain.run("hpvmconsole", {
-            var command = try parseAsRoot(try getopt.commandLine())
+    public static func run(arguments: CommandArguments) -> Never {
+        CommandMain.run(commandName, arguments, { words in
+            var command = try parseAsRoot(try getopt.normalize(words))
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)

@@ -1,13 +1,15 @@
-import ArgumentParser
+public import ArgumentParser
 import GuestTools
-import HPVMCLI
+public import HPVMCLI
 import Registry
 
 /// `hpvmcreate`: define a guest and its resources in the registry.
-@main
-struct HPVMCreate: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "hpvmcreate",
+public struct HPVMCreate: ParsableCommand, HPVMCommand {
+    public static let commandName = "hpvmcreate"
+    public static var abstract: String { configuration.abstract }
+
+    public static let configuration = CommandConfiguration(
+        commandName: commandName,
         abstract: "Create a virtual machine (guest) with its resources.",
         usage: """
             hpvmcreate -P vm-name [-a rsrc]... [-c number-vcpus] [-r amount] [-l vm-label] [-O os-type]
@@ -46,11 +48,13 @@ struct HPVMCreate: ParsableCommand {
     @Flag(name: .customShort("V"), help: "Say what was created.")
     var verbose = false
 
-    func validate() throws {
+    public init() {}
+
+    public func validate() throws {
         if entitlement != nil && cycles != nil { throw ValidationError("give either -e or -E, not both.") }
     }
 
-    func run() throws {
+    public func run() throws {
         try Self.create(
             name: name, add: add, vcpus: vcpus, memory: memory, label: label, osType: osType, entitlement: entitlement,
             cycles: cycles, startType: startType, verbose: verbose)
@@ -73,7 +77,7 @@ struct HPVMCreate: ParsableCommand {
         if let cycles { spec.entitlement = try GuestRules.entitlement(cycles, cycles: true) }
         if let startType { spec.startType = try GuestRules.startType(startType) }
         spec.resources = try GuestCommand.statements(add)
-        let environment = try CommandEnvironment.current(name: "hpvmcreate")
+        let environment = try CommandEnvironment.current(name: commandName)
         let status = try GuestCommand.withGuests(environment) { guests -> GuestStatus? in
             try guests.create(spec)
             return verbose ? try guests.status(spec.name).first : nil
@@ -85,11 +89,11 @@ struct HPVMCreate: ParsableCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(valued: ["P", "a", "c", "r", "l", "O", "e", "E", "B"], repeatable: ["a"], flags: ["V"])
+    static let getopt = GetoptArguments(valued: "PacrlOeEB", repeatable: "a", flags: "V")
 
-    static func main() {
-        CommandMain.run("hpvmcreate", log: .success, {
-            let arguments = try getopt.commandLine()
+    public static func run(arguments: CommandArguments) -> Never {
+        CommandMain.run(commandName, arguments, log: .success, { words in
+            let arguments = try getopt.normalize(words)
             if let quick = quick.read(arguments), let name = quick["-P"]?.first {
                 try create(
                     name: name, add: quick["-a"] ?? [], vcpus: quick["-c"]?.first, memory: quick["-r"]?.first,

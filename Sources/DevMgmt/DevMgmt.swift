@@ -55,10 +55,10 @@ enum DevMgmt {
                 break
             }
         } catch {
-            try? store.close()
+            try? store.closeForExit()
             throw error
         }
-        try store.close()
+        try store.closeForExit()
         return result
     }
 }

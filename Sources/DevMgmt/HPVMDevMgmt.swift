@@ -1,13 +1,15 @@
-import ArgumentParser
-import HPVMCLI
+public import ArgumentParser
+public import HPVMCLI
 import Host
 import Registry
 
 /// `hpvmdevmgmt`: the device registry of an hpvm host, with HP-UX Integrity VM's option syntax.
-@main
-struct HPVMDevMgmt: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "hpvmdevmgmt",
+public struct HPVMDevMgmt: ParsableCommand, HPVMCommand {
+    public static let commandName = "hpvmdevmgmt"
+    public static var abstract: String { configuration.abstract }
+
+    public static let configuration = CommandConfiguration(
+        commandName: commandName,
         abstract: "Manage the devices that guests use and the devices the VM host keeps for itself.",
         usage: """
             hpvmdevmgmt -a {server|env|rdev|gdev}:entry-name[:attr:NAME=VALUE] [-V]
@@ -31,7 +33,7 @@ struct HPVMDevMgmt: ParsableCommand {
             -d gdev:all:depend:g1, -n gdev:/dev/old:/dev/new, -l all. The registry is
             $HPVM_ROOT/var/opt/hpvm/common/hpvm_mgmtdb.sqlite. See hpvmdevmgmt(8).
             """,
-        version: "hpvmdevmgmt 1.0 (output format version \(DevMgmtFormat.version))"
+        version: "hpvmdevmgmt \(HPVMVersion.current) (output format version \(DevMgmtFormat.version))"
     )
 
     @Option(name: .customShort("a"), help: ArgumentHelp("Add an entry: type:entry-name[:attr:NAME=VALUE]. May repeat: all in one transaction.", valueName: "spec"))
@@ -81,7 +83,9 @@ struct HPVMDevMgmt: ParsableCommand {
     @Flag(name: .long, help: "With -l: print the entries as a JSON array (beyond HPVM).")
     var json = false
 
-    func validate() throws {
+    public init() {}
+
+    public func validate() throws {
         let chosen = [
             add.isEmpty ? nil : "-a", delete.isEmpty ? nil : "-d", modify.isEmpty ? nil : "-m", replace.isEmpty ? nil : "-n",
             list.isEmpty ? nil : "-l", rescan ? "-I" : nil, repair ? "-r" : nil, size.map { _ in "-S" },
@@ -111,20 +115,20 @@ struct HPVMDevMgmt: ParsableCommand {
         return Invocation(action: action, formatVersion: formatVersion, verbose: verbose, json: json)
     }
 
-    func run() throws {
+    public func run() throws {
         try invocation.execute()
     }
 
     /// HP-UX getopt(3C) forms: `-lall`, `-Vlall`, `-agdev:/dev/sdb`.
-    static let getopt = GetoptArguments(valued: ["a", "d", "m", "n", "l", "S"], repeatable: ["a", "d", "m", "n"], flags: ["I", "r", "A", "v", "V"])
+    static let getopt = GetoptArguments(valued: "admnlS", repeatable: "admn", flags: "IrAvV")
 
-    static func main() {
+    public static func run(arguments: CommandArguments) -> Never {
         // -a, -d, -m, -n, -I and -S change the registry; -l, -r and -v read it.
-        let changes = ((try? getopt.commandLine()) ?? []).contains { ["-a", "-d", "-m", "-n", "-I", "-S"].contains($0) }
-        CommandMain.run("hpvmdevmgmt", log: changes ? .success : .never, {
+        let changes = ((try? getopt.normalize(arguments.words)) ?? []).contains { ["-a", "-d", "-m", "-n", "-I", "-S"].contains($0) }
+        CommandMain.run(commandName, arguments, log: changes ? .success : .never, { words in
             // The common shapes (-a SPEC, -l SPEC, -I, ... with -V, -v, --json) skip ArgumentParser's
             // start-up, which costs more than the registry work itself (bench/RESULTS.md, (a)).
-            let arguments = try getopt.commandLine()
+            let arguments = try getopt.normalize(words)
             if let fast = FastArguments.parse(arguments) {
                 try fast.execute()
             } else {

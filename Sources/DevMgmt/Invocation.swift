@@ -47,7 +47,7 @@ struct Invocation: Equatable {
 
 /// A strict reader for the command lines scripts run most: one of `-a`, `-d`, `-m`, `-n` (each
 /// perhaps repeated) or `-l` with its specification, or `-I` or `-r`, plus at most one each of `-V`, `-v` and `--json`
-/// (with `-l`). Anything else — help, `-S`, a mistake — returns nil and goes to ArgumentParser,
+/// (with `-l`); or `-v` alone. Anything else — help, `-S`, a mistake — returns nil and goes to ArgumentParser,
 /// which defines the command line; a test checks both readers agree on every shape read here.
 enum FastArguments {
     static func parse(_ arguments: [String]) -> Invocation? {
@@ -88,7 +88,10 @@ enum FastArguments {
             }
             index += 1
         }
-        guard let action else { return nil }
+        guard let action else {
+            // `-v` alone (or with -V): the output format version, which scripts ask first.
+            return invocation.formatVersion && !invocation.json ? invocation : nil
+        }
         if invocation.json, case .spec("l", _) = action {} else if invocation.json { return nil }
         invocation.action = action
         return invocation

@@ -5,8 +5,9 @@ public import Runtime
 /// What the four guest commands share: opening the registry for one transaction, finding a guest
 /// by `-P` or `-p`, and printing `hpvmstatus`'s formats.
 public enum GuestCommand {
-    /// Opens the registry under the environment's root, runs `body`, and closes it. The guests
-    /// know which of them run (``GuestRegistry/isRunning``).
+    /// Opens the registry under the environment's root, runs `body`, and closes it (for the command's
+    /// exit: ``RegistryStore/closeForExit()``). The guests know which of them run
+    /// (``GuestRegistry/isRunning``).
     ///
     /// - Parameter access: `.read` for a command that only reads, `.update` for one that changes a
     ///   guest that must exist (a registry that does not exist yet is read as an empty one, and
@@ -21,10 +22,10 @@ public enum GuestCommand {
             let runtime = GuestRuntime(root: environment.root, settings: RuntimeSettings())
             guests.isRunning = { runtime.isRunning($0) }
             let result = try body(guests)
-            try store.close()
+            try store.closeForExit()
             return result
         } catch {
-            try? store.close()
+            try? store.closeForExit()
             throw error
         }
     }

@@ -45,8 +45,9 @@ public enum CommandLog {
         return text
     }
 
-    /// Appends the line for this process's command under `HPVM_ROOT`, as the policy says.
-    static func record(_ name: String, policy: Policy, status: Int32, error: (any Error)?, message: String?) {
+    /// Appends the line for `commandLine` (the command's name, then its words) under `HPVM_ROOT`,
+    /// as the policy says.
+    static func record(_ commandLine: [String], policy: Policy, status: Int32, error: (any Error)?, message: String?) {
         switch policy {
         case .never: return
         case .success: guard status == 0 else { return }
@@ -60,11 +61,9 @@ public enum CommandLog {
         let folder = String(file[..<file.lastIndex(of: "/")!])
         var info = stat()
         guard stat(folder, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return }
-        var arguments = CommandLine.arguments
-        if !arguments.isEmpty { arguments[0] = name }
         let context = AuditContext.current(arguments: [])
         let text = line(
-            at: AuditContext.utcNow(), user: context.user, pid: getpid(), arguments: arguments, status: status,
+            at: AuditContext.utcNow(), user: context.user, pid: getpid(), arguments: commandLine, status: status,
             message: message) + "\n"
         let fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }

@@ -3,18 +3,23 @@
 /// readers (``QuickArguments`` and ArgumentParser) take — `-l all`, `-P h1`, `-Q -F` — and refuses
 /// a single-valued option given twice, which getopt-based scripts would otherwise see silently
 /// resolved to the last one.
+///
+/// The letters are given as getopt's option string gives them (`GetoptArguments(valued: "Pa",
+/// flags: "V")`) and kept as arrays: a `Set<Character>` would cost every command a look-up of
+/// `Character: Hashable` among the binary's 6,000 protocol conformances at start (≈ 0.4 M
+/// instructions, bench/RESULTS.md), for a handful of letters.
 public struct GetoptArguments: Sendable {
     /// Option letters that take a value.
-    public let valued: Set<Character>
+    public let valued: [Character]
     /// The valued letters that may be given more than once (`-a`, `-d`, `-m`, …).
-    public let repeatable: Set<Character>
+    public let repeatable: [Character]
     /// Option letters that take no value.
-    public let flags: Set<Character>
+    public let flags: [Character]
 
-    public init(valued: Set<Character>, repeatable: Set<Character> = [], flags: Set<Character>) {
-        self.valued = valued
-        self.repeatable = repeatable
-        self.flags = flags
+    public init(valued: String, repeatable: String = "", flags: String) {
+        self.valued = Array(valued)
+        self.repeatable = Array(repeatable)
+        self.flags = Array(flags)
     }
 
     /// A command line that repeats a single-valued option: always a usage error (64).
@@ -33,11 +38,12 @@ public struct GetoptArguments: Sendable {
     public func normalize(_ arguments: [String]) throws(Repeated) -> [String] {
         var out: [String] = []
         out.reserveCapacity(arguments.count + 2)
-        var seen: Set<Character> = []
+        var seen: [Character] = []
         var index = 0
         func record(_ letter: Character) throws(Repeated) {
             guard !repeatable.contains(letter) else { return }
-            guard seen.insert(letter).inserted else { throw Repeated(option: letter) }
+            guard !seen.contains(letter) else { throw Repeated(option: letter) }
+            seen.append(letter)
         }
         while index < arguments.count {
             let word = arguments[index]
@@ -87,12 +93,5 @@ public struct GetoptArguments: Sendable {
             index += 1
         }
         return out
-    }
-}
-
-extension GetoptArguments {
-    /// This process's arguments (without the program name), normalized.
-    public func commandLine() throws(Repeated) -> [String] {
-        try normalize(Array(CommandLine.arguments.dropFirst()))
     }
 }

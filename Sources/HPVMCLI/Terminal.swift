@@ -11,15 +11,15 @@ public struct CommandEnvironment: Sendable {
     public let root: HostRoot
     public let audit: AuditContext
 
-    /// Reads `HPVM_ROOT` (default `/`) and the process's user and arguments.
+    /// Reads `HPVM_ROOT` (default `/`), the process's user and the command's arguments
+    /// (``CommandArguments/current``), recorded as `name` followed by them.
     public static func current(name: String) throws(RegistryError) -> CommandEnvironment {
         let raw = getenv("HPVM_ROOT").map { String(cString: $0) } ?? "/"
         let rootPath = raw.isEmpty ? "/" : raw
         guard rootPath.hasPrefix("/") else {
             throw RegistryError(.badSpec, "HPVM_ROOT='\(Display.safe(rootPath))' must be an absolute path.")
         }
-        var arguments = CommandLine.arguments
-        if !arguments.isEmpty { arguments[0] = name }
+        let arguments = [name] + CommandArguments.current.words
         return CommandEnvironment(name: name, root: HostRoot(rootPath), audit: .current(arguments: arguments))
     }
 
@@ -35,15 +35,12 @@ public struct CommandEnvironment: Sendable {
 
 /// Raw argument checks made before any parsing.
 public enum Arguments {
-    /// The first argument that is not valid UTF-8, as `(index, escaped bytes)`.
-    ///
-    /// Swift repairs invalid UTF-8 in `CommandLine.arguments`, so the raw `argv` is read.
     /// The parser's message with every argument it echoes shown escaped (``Display/safe(_:limit:)``),
     /// and any other control character but the line breaks of its own layout escaped too: a
     /// hostile argument can neither drive the terminal nor forge a line of output.
-    public static func escapedEchoes(in message: String) -> String {
+    public static func escapedEchoes(in message: String, arguments: [String]) -> String {
         var text = message
-        for argument in CommandLine.arguments.dropFirst() where argument.unicodeScalars.contains(where: isControl) {
+        for argument in arguments where argument.unicodeScalars.contains(where: isControl) {
             text = text.replacing(argument, with: Display.safe(argument, limit: 200))
         }
         guard text.unicodeScalars.contains(where: { isControl($0) && $0 != "\n" }) else { return text }
@@ -55,8 +52,13 @@ public enum Arguments {
         scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value)
     }
 
-    public static func firstInvalidUTF8() -> (Int, String)? {
-        for index in 1..<Int(CommandLine.argc) {
+    /// The first argument from `argv[start]` on that is not valid UTF-8, as `(index, escaped
+    /// bytes)`, the index counted from the command's name (1 for its first argument).
+    ///
+    /// Swift repairs invalid UTF-8 in `CommandLine.arguments`, so the raw `argv` is read.
+    public static func firstInvalidUTF8(from start: Int = 1) -> (Int, String)? {
+        guard start < Int(CommandLine.argc) else { return nil }
+        for index in start..<Int(CommandLine.argc) {
             guard let pointer = CommandLine.unsafeArgv[index] else { continue }
             let length = strlen(pointer)
             let bytes = UnsafeRawBufferPointer(start: pointer, count: length)
@@ -64,7 +66,7 @@ public enum Arguments {
                 let shown = bytes.prefix(60).map { byte -> String in
                     byte >= 0x20 && byte < 0x7F ? String(UnicodeScalar(byte)) : "\\x" + String(byte, radix: 16)
                 }.joined()
-                return (index, shown)
+                return (index - start + 1, shown)
             }
         }
         return nil

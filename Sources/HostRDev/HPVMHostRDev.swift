@@ -1,13 +1,15 @@
-import ArgumentParser
-import HPVMCLI
+public import ArgumentParser
+public import HPVMCLI
 import Host
 import Registry
 
 /// `hpvmhostrdev`: restrict the devices the VM host itself uses.
-@main
-struct HPVMHostRDev: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "hpvmhostrdev",
+public struct HPVMHostRDev: ParsableCommand, HPVMCommand {
+    public static let commandName = "hpvmhostrdev"
+    public static var abstract: String { configuration.abstract }
+
+    public static let configuration = CommandConfiguration(
+        commandName: commandName,
         abstract: "Restrict (as rdev entries with AUTORDEV=YES) every disk and volume the VM host uses.",
         discussion: """
             With no option: rescan I/O, then update. One option at a time. Reads $HPVM_ROOT/proc/self/mountinfo,
@@ -15,6 +17,8 @@ struct HPVMHostRDev: ParsableCommand {
             """,
         helpNames: [.long]
     )
+
+    public init() {}
 
     @Flag(name: .customShort("u"), help: "Update the AUTORDEV entries without rescanning I/O.")
     var update = false
@@ -39,7 +43,7 @@ struct HPVMHostRDev: ParsableCommand {
 
     static let summary = "usage: hpvmhostrdev [-D | -E | -d | -h | -r | -u] [-V]\n"
 
-    func run() throws {
+    public func run() throws {
         let chosen = [update ? "-u" : nil, delete ? "-d" : nil, restore ? "-r" : nil, enable ? "-E" : nil,
                       disable ? "-D" : nil, usage ? "-h" : nil].compactMap { $0 }
         if chosen.count > 1 {
@@ -51,7 +55,7 @@ struct HPVMHostRDev: ParsableCommand {
             Output.write(Self.summary)
             return
         }
-        let environment = try CommandEnvironment.current(name: "hpvmhostrdev")
+        let environment = try CommandEnvironment.current(name: Self.commandName)
         let action: HostRDevAction =
             update ? .update : delete ? .removeAll : restore ? .restore : enable ? .enable : disable ? .disable : .rescanAndUpdate
         let report = try HostRDev.perform(action, in: environment)
@@ -65,12 +69,12 @@ struct HPVMHostRDev: ParsableCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(valued: [], repeatable: [], flags: ["u", "d", "r", "E", "D", "h", "V"])
+    static let getopt = GetoptArguments(valued: "", flags: "udrEDhV")
 
-    static func main() {
+    public static func run(arguments: CommandArguments) -> Never {
         // hpvmhostrdev exits 1 on any error, an invalid option included (hpvm-reference.md c).
-        CommandMain.run("hpvmhostrdev", invalidUTF8Status: ExitStatus.failure, log: .success, {
-            var command = try parseAsRoot(try getopt.commandLine())
+        CommandMain.run(commandName, arguments, invalidUTF8Status: ExitStatus.failure, log: .success, { words in
+            var command = try parseAsRoot(try getopt.normalize(words))
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)
@@ -90,7 +94,7 @@ enum HostRDev {
     static func perform(_ action: HostRDevAction, in environment: CommandEnvironment) throws -> HostRestrictions.Report? {
         let store = try RegistryStore.open(at: environment.registryPath)
         let restrictions = HostRestrictions(store: store, root: environment.root, audit: environment.audit)
-        defer { try? store.close() }
+        defer { try? store.closeForExit() }
         switch action {
         case .rescanAndUpdate:
             restrictions.rescanIO()

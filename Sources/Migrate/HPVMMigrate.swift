@@ -1,4 +1,4 @@
-import ArgumentParser
+public import ArgumentParser
 import GuestTools
 public import HPVMCLI
 public import Migration
@@ -10,10 +10,12 @@ import Glibc
 #endif
 
 /// `hpvmmigrate`: move a guest to another VM host (offline), never runnable on both.
-@main
-struct HPVMMigrate: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "hpvmmigrate",
+public struct HPVMMigrate: ParsableCommand, HPVMCommand {
+    public static let commandName = "hpvmmigrate"
+    public static var abstract: String { configuration.abstract }
+
+    public static let configuration = CommandConfiguration(
+        commandName: commandName,
         abstract: "Migrate a guest to another VM host after proving that host can run it.",
         usage: """
             hpvmmigrate {-P vm-name | -p vm-number} -h target-host [-N new-vm-name] [-l vm-label] [-c number-vcpus]
@@ -24,6 +26,8 @@ struct HPVMMigrate: ParsableCommand {
         discussion: "SSH: HPVM_SSH_USER, HPVM_SSH_PORT, HPVM_SSH_IDENTITY, HPVM_SSH_KNOWN_HOSTS, HPVM_REMOTE_COMMAND; deadline: HPVM_MIGRATE_TIMEOUT. See hpvmmigrate(8).",
         helpNames: [.customShort("H"), .long]
     )
+
+    public init() {}
 
     @Option(name: .customShort("P"), help: ArgumentHelp("The guest's name.", valueName: "vm-name"))
     var name: String?
@@ -103,7 +107,7 @@ struct HPVMMigrate: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Login on the target (or HPVM_SSH_USER).", valueName: "user"))
     var user: String?
 
-    func validate() throws {
+    public func validate() throws {
         if boot || stop || online {
             throw ValidationError("-b, -d and -o need a running guest, and guests are defined, not run, in this release; migrate offline without them.")
         }
@@ -123,12 +127,12 @@ struct HPVMMigrate: ParsableCommand {
         return value
     }
 
-    func run() throws {
+    public func run() throws {
         if version {
             Output.write("hpvmmigrate 1.0 (protocol version \(MigrationProtocol.version))\n")
             return
         }
-        let environment = try CommandEnvironment.current(name: "hpvmmigrate")
+        let environment = try CommandEnvironment.current(name: Self.commandName)
         var env: [String: String] = [:]
         for key in ["HOME", "HPVM_SSH_USER", "HPVM_SSH_PORT", "HPVM_SSH_IDENTITY", "HPVM_SSH_KNOWN_HOSTS", "HPVM_REMOTE_COMMAND", "HPVM_FAILPOINT", "HPVM_MIGRATE_TIMEOUT"] {
             if let value = getenv(key) { env[key] = String(cString: value) }
@@ -237,11 +241,11 @@ struct HPVMMigrate: ParsableCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(valued: ["P", "p", "h", "N", "l", "c", "r", "m"], repeatable: ["m"], flags: ["C", "t", "D", "s", "F", "q", "v", "b", "d", "o", "H"])
+    static let getopt = GetoptArguments(valued: "PphNlcrm", repeatable: "m", flags: "CtDsFqvbdoH")
 
-    static func main() {
-        CommandMain.run("hpvmmigrate", log: .successAndOperationFailures, {
-            var command = try parseAsRoot(try getopt.commandLine())
+    public static func run(arguments: CommandArguments) -> Never {
+        CommandMain.run(commandName, arguments, log: .successAndOperationFailures, { words in
+            var command = try parseAsRoot(try getopt.normalize(words))
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)

@@ -1,13 +1,15 @@
-import ArgumentParser
+public import ArgumentParser
 import GuestTools
-import HPVMCLI
+public import HPVMCLI
 import Registry
 
 /// `hpvmmodify`: change a guest's resources, sizes, name or status.
-@main
-struct HPVMModify: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "hpvmmodify",
+public struct HPVMModify: ParsableCommand, HPVMCommand {
+    public static let commandName = "hpvmmodify"
+    public static var abstract: String { configuration.abstract }
+
+    public static let configuration = CommandConfiguration(
+        commandName: commandName,
         abstract: "Modify a virtual machine: add, delete or change resources; vCPUs, memory, label, name; status.",
         usage: """
             hpvmmodify {-P vm-name | -p vm-number} [-a rsrc]... [-d rsrc]... [-m rsrc]... [-c number-vcpus] [-r amount]
@@ -20,6 +22,8 @@ struct HPVMModify: ParsableCommand {
             See hpvmmodify(8).
             """
     )
+
+    public init() {}
 
     @Option(name: .customShort("P"), help: ArgumentHelp("The guest's name.", valueName: "vm-name"))
     var name: String?
@@ -66,12 +70,12 @@ struct HPVMModify: ParsableCommand {
     @Flag(name: .customShort("V"), help: "Say what changed.")
     var verbose = false
 
-    func validate() throws {
+    public func validate() throws {
         if (name == nil) == (number == nil) { throw ValidationError("give the guest with either -P vm-name or -p vm-number.") }
         if entitlement != nil && cycles != nil { throw ValidationError("give either -e or -E, not both.") }
     }
 
-    func run() throws {
+    public func run() throws {
         var change = GuestChange()
         change.add = try GuestCommand.statements(add)
         change.delete = try GuestCommand.statements(delete)
@@ -101,7 +105,7 @@ struct HPVMModify: ParsableCommand {
         guard change != GuestChange() else {
             throw ValidationError("nothing to change: give -a, -d, -m, -c, -r, -l, -O, -N, -e, -E, -B or -x.")
         }
-        let environment = try CommandEnvironment.current(name: "hpvmmodify")
+        let environment = try CommandEnvironment.current(name: Self.commandName)
         try GuestCommand.withGuests(environment, for: .update) { guests in
             let guest = try GuestCommand.guestName(guests, name: name, number: number)
             try guests.modify(guest, change)
@@ -112,11 +116,11 @@ struct HPVMModify: ParsableCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(valued: ["P", "p", "a", "d", "m", "c", "r", "l", "O", "N", "x", "e", "E", "B"], repeatable: ["a", "d", "m", "x"], flags: ["V"])
+    static let getopt = GetoptArguments(valued: "PpadmcrlONxeEB", repeatable: "admx", flags: "V")
 
-    static func main() {
-        CommandMain.run("hpvmmodify", log: .success, {
-            var command = try parseAsRoot(try getopt.commandLine())
+    public static func run(arguments: CommandArguments) -> Never {
+        CommandMain.run(commandName, arguments, log: .success, { words in
+            var command = try parseAsRoot(try getopt.normalize(words))
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)

@@ -1,3 +1,4 @@
+internal import CSysLog
 #if canImport(Glibc)
 internal import Glibc
 #endif
@@ -50,7 +51,7 @@ public struct AuditAnchor: Sendable {
             } else {
                 identity.withCString { ident in
                     openlog(ident, LOG_PID, LOG_AUTHPRIV)
-                    withVaList([message]) { vsyslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", $0) }
+                    hpvm_syslog(LOG_AUTHPRIV | LOG_NOTICE, message)
                     closelog()
                 }
             }

@@ -272,9 +272,10 @@ public struct GuestRegistry: Sendable {
     /// The lowest free VM number: the next one when numbers 1…n are all taken (one index look-up),
     /// otherwise the first gap.
     static func freeVMNumber(_ db: Database) throws -> Int {
-        let row = try db.row(sql: "SELECT count(*) AS n, coalesce(max(vmNumber), 0) AS top FROM guest")
-        let count: Int = row?["n"] ?? 0
-        let top: Int = row?["top"] ?? 0
+        // Two statements: max() alone is one look-up in vmNumber's index, count(*) alone counts
+        // that index; together they scan the table (5 M instructions for 10,000 guests).
+        let top = try db.fetchOne(Int.self, sql: "SELECT coalesce(max(vmNumber), 0) FROM guest") ?? 0
+        let count = try db.fetchOne(Int.self, sql: "SELECT count(*) FROM guest") ?? 0
         if count == top { return top + 1 }
         return try db.fetchOne(
             Int.self,

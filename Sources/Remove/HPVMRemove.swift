@@ -1,17 +1,21 @@
-import ArgumentParser
+public import ArgumentParser
 import GuestTools
-import HPVMCLI
+public import HPVMCLI
 import Registry
 
 /// `hpvmremove`: delete a guest and release its devices.
-@main
-struct HPVMRemove: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "hpvmremove",
+public struct HPVMRemove: ParsableCommand, HPVMCommand {
+    public static let commandName = "hpvmremove"
+    public static var abstract: String { configuration.abstract }
+
+    public static let configuration = CommandConfiguration(
+        commandName: commandName,
         abstract: "Remove a virtual machine; its devices lose it as a dependent (and go, unless PRESERVE=YES).",
         usage: "hpvmremove {-P vm-name | -p vm-number} [-F] [-Q] [-V]",
         discussion: "Asks for confirmation on standard input unless -Q is given. See hpvmremove(8)."
     )
+
+    public init() {}
 
     @Option(name: .customShort("P"), help: ArgumentHelp("The guest's name.", valueName: "vm-name"))
     var name: String?
@@ -28,12 +32,12 @@ struct HPVMRemove: ParsableCommand {
     @Flag(name: .customShort("V"), help: "Say what was removed.")
     var verbose = false
 
-    func validate() throws {
+    public func validate() throws {
         if (name == nil) == (number == nil) { throw ValidationError("give the guest with either -P vm-name or -p vm-number.") }
     }
 
-    func run() throws {
-        let environment = try CommandEnvironment.current(name: "hpvmremove")
+    public func run() throws {
+        let environment = try CommandEnvironment.current(name: Self.commandName)
         let removed = try GuestCommand.withGuests(environment, for: .update) { guests -> String in
             let guest = try GuestCommand.guestName(guests, name: name, number: number)
             guard try guests.guest(named: guest) != nil else { throw RegistryError(.notFound, "no guest named \(guest).") }
@@ -51,11 +55,11 @@ struct HPVMRemove: ParsableCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(valued: ["P", "p"], repeatable: [], flags: ["F", "Q", "V"])
+    static let getopt = GetoptArguments(valued: "Pp", flags: "FQV")
 
-    static func main() {
-        CommandMain.run("hpvmremove", log: .success, {
-            var command = try parseAsRoot(try getopt.commandLine())
+    public static func run(arguments: CommandArguments) -> Never {
+        CommandMain.run(commandName, arguments, log: .success, { words in
+            var command = try parseAsRoot(try getopt.normalize(words))
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)

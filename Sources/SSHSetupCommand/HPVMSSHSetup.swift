@@ -1,4 +1,4 @@
-import ArgumentParser
+public import ArgumentParser
 public import HPVMCLI
 import Registry
 public import SSHSetup
@@ -8,10 +8,12 @@ import Glibc
 #endif
 
 /// `hpvmsshsetup`: the root-to-root SSH trust hpvmmigrate needs, as HP's `csshsetup -r` set it up.
-@main
-struct HPVMSSHSetup: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "hpvmsshsetup",
+public struct HPVMSSHSetup: ParsableCommand, HPVMCommand {
+    public static let commandName = "hpvmsshsetup"
+    public static var abstract: String { configuration.abstract }
+
+    public static let configuration = CommandConfiguration(
+        commandName: commandName,
         abstract: "Set up the SSH keys and known hosts hpvmmigrate needs between VM hosts.",
         usage: """
             hpvmsshsetup [-r] [-y] [-f] [-i identity] [--known-hosts file] [--port port] [--user user]
@@ -19,6 +21,8 @@ struct HPVMSSHSetup: ParsableCommand {
             """,
         discussion: "Environment: HPVM_SSH_IDENTITY, HPVM_SSH_KNOWN_HOSTS, HPVM_SSH_PORT, HPVM_SSH_USER, HPVM_SSH_BOOTSTRAP_IDENTITY, HPVM_SSHSETUP_COMMAND. See hpvmsshsetup(8)."
     )
+
+    public init() {}
 
     @Flag(name: .customShort("r"), help: "Round robin: also from every named host to every other.")
     var roundRobin = false
@@ -52,7 +56,7 @@ struct HPVMSSHSetup: ParsableCommand {
     @Argument(help: ArgumentHelp("The VM hosts, by name or address.", valueName: "host"))
     var hosts: [String] = []
 
-    func validate() throws {
+    public func validate() throws {
         if peer { return }
         guard !hosts.isEmpty else { throw ValidationError("name at least one host.") }
         do {
@@ -66,8 +70,8 @@ struct HPVMSSHSetup: ParsableCommand {
         if Set(hosts).count != hosts.count { throw ValidationError("a host is named twice.") }
     }
 
-    func run() throws {
-        let command = try CommandEnvironment.current(name: "hpvmsshsetup")
+    public func run() throws {
+        let command = try CommandEnvironment.current(name: Self.commandName)
         var settings = try Self.settings(self)
         if peer {
             PeerAgent(settings: settings, registryPath: command.registryPath, audit: command.audit)
@@ -127,11 +131,11 @@ struct HPVMSSHSetup: ParsableCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(valued: ["i"], repeatable: [], flags: ["r", "y", "f"])
+    static let getopt = GetoptArguments(valued: "i", flags: "ryf")
 
-    static func main() {
-        CommandMain.run("hpvmsshsetup", {
-            var command = try parseAsRoot(try getopt.commandLine())
+    public static func run(arguments: CommandArguments) -> Never {
+        CommandMain.run(commandName, arguments, { words in
+            var command = try parseAsRoot(try getopt.normalize(words))
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)

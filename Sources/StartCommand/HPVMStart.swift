@@ -1,14 +1,17 @@
 public import ArgumentParser
 import GuestTools
-import HPVMCLI
+public import HPVMCLI
 import Registry
 import Runtime
 
 /// `hpvmstart`: start a guest on QEMU, after the rules of DESIGN.md §4 said yes against the guests
 /// that run now.
-public struct HPVMStart: ParsableCommand {
+public struct HPVMStart: ParsableCommand, HPVMCommand {
+    public static let commandName = "hpvmstart"
+    public static var abstract: String { configuration.abstract }
+
     public static let configuration = CommandConfiguration(
-        commandName: "hpvmstart",
+        commandName: commandName,
         abstract: "Start a virtual machine (guest) on QEMU.",
         usage: "hpvmstart {-P vm-name | -p vm-number} [-s] [-V]",
         discussion: """
@@ -57,16 +60,16 @@ public struct HPVMStart: ParsableCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(valued: ["P", "p"], repeatable: [], flags: ["s", "V"])
+    static let getopt = GetoptArguments(valued: "Pp", flags: "sV")
 
     /// The command lines `main` reads without ArgumentParser (`hpvmstart -P name`): a start's cost
     /// is measured against QEMU's own (bench/RESULTS.md (j)).
     static let quick = QuickArguments(valued: ["-P": false], flags: ["-s", "-V"])
 
     /// The command's entry: parse, start, print; exits with the man page's status.
-    public static func main() {
-        CommandMain.run("hpvmstart", log: .success, {
-            let arguments = try getopt.commandLine()
+    public static func run(arguments: CommandArguments) -> Never {
+        CommandMain.run(commandName, arguments, log: .success, { words in
+            let arguments = try getopt.normalize(words)
             if let quick = quick.read(arguments), let name = quick["-P"]?.first {
                 try start(name: name, number: nil, checkOnly: quick["-s"] != nil, verbose: quick["-V"] != nil)
                 return

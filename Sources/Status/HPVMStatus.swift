@@ -1,6 +1,6 @@
-import ArgumentParser
+public import ArgumentParser
 import GuestTools
-import HPVMCLI
+public import HPVMCLI
 import Registry
 import Runtime
 
@@ -9,10 +9,12 @@ import Glibc
 #endif
 
 /// `hpvmstatus`: show guests.
-@main
-struct HPVMStatus: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "hpvmstatus",
+public struct HPVMStatus: ParsableCommand, HPVMCommand {
+    public static let commandName = "hpvmstatus"
+    public static var abstract: String { configuration.abstract }
+
+    public static let configuration = CommandConfiguration(
+        commandName: commandName,
         abstract: "Show virtual machines: all as a table, one in detail, its resources, or machine-readable.",
         usage: """
             hpvmstatus [{-P vm-name | -p vm-number} [-d | -D]] [-V] [-M | -X | --json]
@@ -21,6 +23,8 @@ struct HPVMStatus: ParsableCommand {
             """,
         discussion: "States: On, Paused (from the guest's live QEMU), Off and Off (NR) (Not Runnable). See hpvmstatus(8)."
     )
+
+    public init() {}
 
     @Option(name: .customShort("P"), help: ArgumentHelp("Show this guest.", valueName: "vm-name"))
     var name: String?
@@ -61,7 +65,7 @@ struct HPVMStatus: ParsableCommand {
     @Flag(name: .long, help: "Print the guests as a JSON array (beyond HPVM).")
     var json = false
 
-    func validate() throws {
+    public func validate() throws {
         if name != nil && number != nil { throw ValidationError("give either -P or -p, not both.") }
         let one = name != nil || number != nil
         if statements && !one { throw ValidationError("-d goes with -P vm-name or -p vm-number.") }
@@ -78,8 +82,8 @@ struct HPVMStatus: ParsableCommand {
         if (server || multiServer) && one { throw ValidationError("\(server ? "-s" : "-m") describes the VM host; leave -P/-p out.") }
     }
 
-    func run() throws {
-        let environment = try CommandEnvironment.current(name: "hpvmstatus")
+    public func run() throws {
+        let environment = try CommandEnvironment.current(name: Self.commandName)
         let one = name != nil || number != nil
         let text = try GuestCommand.withGuests(environment, for: .read) { guests -> String in
             if multiServer { return StatusFormat.multiServer }
@@ -123,12 +127,11 @@ struct HPVMStatus: ParsableCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(
-        valued: ["P", "p"], repeatable: [], flags: ["d", "D", "V", "M", "X", "e", "r", "C", "s", "m"])
+    static let getopt = GetoptArguments(valued: "Pp", flags: "dDVMXerCsm")
 
-    static func main() {
-        CommandMain.run("hpvmstatus", {
-            var command = try parseAsRoot(try getopt.commandLine())
+    public static func run(arguments: CommandArguments) -> Never {
+        CommandMain.run(commandName, arguments, { words in
+            var command = try parseAsRoot(try getopt.normalize(words))
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)

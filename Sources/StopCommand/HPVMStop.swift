@@ -1,13 +1,16 @@
 public import ArgumentParser
 import GuestTools
-import HPVMCLI
+public import HPVMCLI
 import Registry
 import Runtime
 
 /// `hpvmstop`: stop a running guest — by its power button, waiting or not, or at once.
-public struct HPVMStop: ParsableCommand {
+public struct HPVMStop: ParsableCommand, HPVMCommand {
+    public static let commandName = "hpvmstop"
+    public static var abstract: String { configuration.abstract }
+
     public static let configuration = CommandConfiguration(
-        commandName: "hpvmstop",
+        commandName: commandName,
         abstract: "Stop a running virtual machine (guest).",
         usage: "hpvmstop {-P vm-name | -p vm-number} [-g | -F] [-Q] [-V]",
         discussion: """
@@ -65,12 +68,12 @@ public struct HPVMStop: ParsableCommand {
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`, `-QF`), and a single-valued option given twice refused.
-    static let getopt = GetoptArguments(valued: ["P", "p"], repeatable: [], flags: ["g", "F", "Q", "V"])
+    static let getopt = GetoptArguments(valued: "Pp", flags: "gFQV")
 
     /// The command's entry: parse, stop, print; exits with the man page's status.
-    public static func main() {
-        CommandMain.run("hpvmstop", log: .success, {
-            var command = try parseAsRoot(try getopt.commandLine())
+    public static func run(arguments: CommandArguments) -> Never {
+        CommandMain.run(commandName, arguments, log: .success, { words in
+            var command = try parseAsRoot(try getopt.normalize(words))
             try command.run()
         }, usageError: { error in
             let code = exitCode(for: error)

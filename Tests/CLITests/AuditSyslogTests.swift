@@ -92,4 +92,31 @@ final class SyslogSocket {
         try "Nov 28 nothing here\n".write(toFile: extract, atomically: true, encoding: .utf8)
         #expect(try host.audit("verify", "--from-log", extract).status == 64)
     }
+
+    /// Without `HPVM_AUDIT_SYSLOG_SOCKET` the head goes through syslog(3) to `/dev/log`: here a
+    /// private mount namespace gives the command a `/dev` of its own whose `log` is the test's
+    /// socket (the machine's `/dev` is never touched).
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"), "needs root and unshare"))
+    func theSystemLogGetsTheHeadAsText() throws {
+        // Given a host and a socket in place of /dev/log
+        let syslog = try SyslogSocket()
+        let cli = try CLIHost(sanDisks: 1, multipathMaps: 0)
+        let script = """
+            mkdir -p "$1/dev" && mount --bind /dev "$1/dev" && mount -t tmpfs tmpfs /dev \
+              && for n in null zero urandom random; do touch /dev/$n && mount --bind "$1/dev/$n" /dev/$n; done \
+              && ln -s "$2" /dev/log && exec "$0" -a rdev:/dev/rdisk/disk1
+            """
+        // When a command writes
+        let result = try runProcess(
+            "/usr/bin/unshare", ["--mount", "/bin/sh", "-c", script, binDirectory + "/hpvmdevmgmt", syslog.folder, syslog.path],
+            environment: ["HPVM_ROOT": cli.root])
+        #expect(result.status == 0, "\(result.stderr)")
+        // Then the system log got the new head, as text, under the command's name
+        let head = try cli.run("hpvmaudit", ["head"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":")
+        let messages = syslog.messages()
+        #expect(messages.count == 1, "\(messages)")
+        let message = try #require(messages.first)
+        #expect(message.hasPrefix("<\(10 << 3 | 5)>") && message.contains(" hpvmdevmgmt["), "\(message)")
+        #expect(message.hasSuffix(": hpvm-audit-head id=\(head[0]) hash=\(head[1]) registry=\(cli.registryPath) command=hpvmdevmgmt -a rdev:/dev/rdisk/disk1"), "\(message)")
+    }
 }

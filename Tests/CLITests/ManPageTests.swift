@@ -41,4 +41,25 @@ import Testing
             #expect(text.contains(".Sh \(section)"))
         }
     }
+
+    /// hpvm(8), the multi-call executable's page: lint-clean, and it names every command `hpvm
+    /// --list` prints (with its page) and every option of `hpvm` itself.
+    @Test func hpvmPageIsLintCleanAndNamesEveryCommand() throws {
+        let page = Self.packageRoot + "/man/hpvm.8"
+        let lint = try runProcess("/usr/bin/mandoc", ["-Tlint", "-W", "warning", page])
+        #expect(lint.status == 0 && lint.stdout.isEmpty && lint.stderr.isEmpty, "\(lint.stdout)\(lint.stderr)")
+        let text = try String(contentsOfFile: page, encoding: .utf8)
+        let list = try runProcess(binDirectory + "/hpvm", ["--list"])
+        #expect(list.status == 0 && list.lines.count >= 9)
+        for name in list.lines {
+            #expect(text.contains(".It Cm \(name.dropFirst(4))\n.Xr \(name) 8"), "hpvm.8 does not list \(name)")
+            #expect(FileManager.default.fileExists(atPath: Self.packageRoot + "/man/\(name).8"), "no man/\(name).8")
+        }
+        for flag in ["Fl -help", "Fl -list", "Fl -version"] {
+            #expect(text.contains(".It \(flag)"), "hpvm.8 does not describe \(flag)")
+        }
+        for section in ["EXIT STATUS", "FILES", "EXAMPLES", "ENVIRONMENT"] {
+            #expect(text.contains(".Sh \(section)"))
+        }
+    }
 }

@@ -4,15 +4,8 @@ import Host
 import Registry
 import Testing
 
-/// Where `swift build` put the executables: beside the test bundle.
-let binDirectory: String = {
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var url = URL(fileURLWithPath: exe).deletingLastPathComponent()
-    while url.path != "/" && !FileManager.default.fileExists(atPath: url.appendingPathComponent("hpvmdevmgmt").path) {
-        url = url.deletingLastPathComponent()
-    }
-    return url.path
-}()
+/// Where `swift build` put `hpvm`, with a link to it for each command (``Commands``).
+let binDirectory = Commands.binDirectory
 
 /// What a command printed and returned.
 struct CommandResult {

@@ -11,6 +11,7 @@ import Testing
         ["-n", "gdev:/dev/rdisk/disk7:/dev/rdisk/disk9"], ["-l", "all"], ["-v", "-l", "all"], ["-l", "rdev", "--json"],
         ["--json", "-V", "-l", "gdev:SHARE=YES"], ["-I"], ["-I", "-V"], ["-r"], ["-v", "-r"], ["-a", "foo:bar"],
         ["-a", "rdev:/dev/sdf", "-a", "rdev:/dev/sdg"], ["-m", "gdev:/a:attr:SHARE=YES", "-V", "-m", "gdev:/b:attr:SHARE=YES"],
+        ["-v"], ["-v", "-V"],
     ]
 
     @Test(arguments: common)
@@ -21,7 +22,7 @@ import Testing
     }
 
     static let others: [[String]] = [
-        [], ["-v"], ["-h"], ["--help"], ["--version"], ["-S", "2G", "/x"], ["-A", "-S", "2G", "/x"],
+        [], ["-V"], ["--json", "-v"], ["-v", "-v"], ["-h"], ["--help"], ["--version"], ["-S", "2G", "/x"], ["-A", "-S", "2G", "/x"],
         ["-a"], ["-a", "-V"], ["-a", "x", "-d", "y"], ["-l", "all", "-l", "rdev"], ["-a", "x", "-l", "all"], ["-I", "-r"], ["-V", "-V", "-I"], ["-l", "all", "extra"],
         ["--json", "-I"], ["-a=x"], ["-ax"], ["-z"], ["--", "-a", "x"], ["-a", ""],
     ]

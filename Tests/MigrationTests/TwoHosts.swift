@@ -24,14 +24,8 @@ final class TwoHosts: @unchecked Sendable {
     let scratch: String
     let addressB = "198.51.100.2"
     var sshdPID: pid_t = 0
-    static let bin: String = {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var url = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        while url.path != "/" && !FileManager.default.fileExists(atPath: url.appendingPathComponent("hpvmmigrate").path) {
-            url = url.deletingLastPathComponent()
-        }
-        return url.path
-    }()
+    /// Where `swift build` put `hpvm`, with a link to it for each command (``Commands``).
+    static let bin = Commands.binDirectory
 
     init(failpointOnTarget: String? = nil) throws {
         tag = String(UUID().uuidString.prefix(6)).lowercased()

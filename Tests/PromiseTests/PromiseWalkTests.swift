@@ -2,15 +2,8 @@ import Foundation
 import HPVMTestSupport
 import Testing
 
-/// Where `swift build` put the executables: beside the test bundle.
-private let binDirectory: String = {
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var url = URL(fileURLWithPath: exe).deletingLastPathComponent()
-    while url.path != "/" && !FileManager.default.fileExists(atPath: url.appendingPathComponent("hpvmdevmgmt").path) {
-        url = url.deletingLastPathComponent()
-    }
-    return url.path
-}()
+/// Where `swift build` put `hpvm`, with a link to it for each command (``Commands``).
+private let binDirectory = Commands.binDirectory
 
 /// The walk's settings, from the environment.
 struct WalkSettings {

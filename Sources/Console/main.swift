@@ -1,3 +1,0 @@
-import ConsoleCommand
-
-HPVMConsole.main()

@@ -1,3 +1,0 @@
-import StartCommand
-
-HPVMStart.main()

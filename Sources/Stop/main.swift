@@ -1,3 +1,0 @@
-import StopCommand
-
-HPVMStop.main()
