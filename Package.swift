@@ -25,6 +25,7 @@ let package = Package(
         .executable(name: "hpvmstart", targets: ["Start"]),
         .executable(name: "hpvmstop", targets: ["Stop"]),
         .executable(name: "hpvmconsole", targets: ["Console"]),
+        .executable(name: "hpvm-lease-exec", targets: ["LeaseExec"]),
         .library(name: "Registry", targets: ["Registry"]),
         .library(name: "Host", targets: ["Host"]),
     ],
@@ -54,6 +55,11 @@ let package = Package(
         .target(name: "HPVMTestSupport", dependencies: ["Host"], swiftSettings: strictSettings),
         .target(name: "HPVMCLI", dependencies: ["Registry", "Host"], swiftSettings: strictSettings),
         .target(name: "CRuntime"),
+        // sanlock: the client library (through the daemon), the lease layer, and the helper that holds
+        // a guest's lease for its QEMU's lifetime (C: it forks and execs).
+        .systemLibrary(name: "CSanlock", pkgConfig: "libsanlock_client", providers: [.apt(["libsanlock-dev"])]),
+        .target(name: "Lease", dependencies: ["CSanlock"], swiftSettings: strictSettings),
+        .executableTarget(name: "LeaseExec", linkerSettings: [.linkedLibrary("sanlock_client")]),
         .target(name: "Runtime", dependencies: ["Registry", "Host", "CRuntime"], swiftSettings: strictSettings),
         .target(name: "GuestTools", dependencies: ["Registry", "HPVMCLI", "Runtime"], swiftSettings: strictSettings),
         // hpvmstart, hpvmstop, hpvmconsole: each command's type and entry function in a library (for a
