@@ -25,6 +25,7 @@ let package = Package(
         .executable(name: "hpvmstart", targets: ["Start"]),
         .executable(name: "hpvmstop", targets: ["Stop"]),
         .executable(name: "hpvmconsole", targets: ["Console"]),
+        .executable(name: "hpvmlease", targets: ["LeaseTool"]),
         .executable(name: "hpvm-lease-exec", targets: ["LeaseExec"]),
         .library(name: "Registry", targets: ["Registry"]),
         .library(name: "Host", targets: ["Host"]),
@@ -60,6 +61,14 @@ let package = Package(
         .systemLibrary(name: "CSanlock", pkgConfig: "libsanlock_client", providers: [.apt(["libsanlock-dev"])]),
         .target(name: "Lease", dependencies: ["CSanlock"], swiftSettings: strictSettings),
         .executableTarget(name: "LeaseExec", linkerSettings: [.linkedLibrary("sanlock_client")]),
+        .target(name: "Fleet", dependencies: ["Registry", "Host", "Lease"], swiftSettings: strictSettings),
+        // hpvmlease: the command's type and entry function in a library (for a multi-call binary).
+        .target(
+            name: "LeaseCommand",
+            dependencies: ["Registry", "Host", "HPVMCLI", "Lease", "Fleet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(name: "LeaseTool", dependencies: ["LeaseCommand"], swiftSettings: strictSettings),
         .target(name: "Runtime", dependencies: ["Registry", "Host", "CRuntime"], swiftSettings: strictSettings),
         .target(name: "GuestTools", dependencies: ["Registry", "HPVMCLI", "Runtime"], swiftSettings: strictSettings),
         // hpvmstart, hpvmstop, hpvmconsole: each command's type and entry function in a library (for a

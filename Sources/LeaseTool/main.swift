@@ -1,0 +1,3 @@
+import LeaseCommand
+
+HPVMLease.main()
