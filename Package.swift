@@ -75,7 +75,7 @@ let package = Package(
         // multi-call binary), with a one-line executable.
         .target(
             name: "StartCommand",
-            dependencies: ["Registry", "HPVMCLI", "GuestTools", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Registry", "HPVMCLI", "GuestTools", "Runtime", "Fleet", "Lease", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
         .target(

@@ -36,7 +36,7 @@ public struct Fleet: Sendable {
     /// records the settings (the storage as an rdev entry). The registry's refusal comes first,
     /// before sanlock writes anything.
     public func join(path: String, hostID: Int, ioTimeout: Int) throws -> JoinReport {
-        let lockspace = try Lockspace(path: path)
+        let lockspace = try Lockspace(path: leases.root.real(path))
         guard Lockspace.hostIDs.contains(UInt64(hostID)) else {
             throw LeaseError.badInput("host id \(hostID) is outside 1-2000.")
         }
@@ -48,7 +48,7 @@ public struct Fleet: Sendable {
                 "this host already uses \(current.path) for fleet leases (host \(current.hostID)); one lease storage per host.")
         }
         if let refusal = try leases.refusal(path: path) { throw refusal }
-        let size = try Self.size(of: path)
+        let size = try Self.size(of: lockspace.path)
         guard Lockspace.slots(inFileOf: size) > Self.firstGuestSlot else {
             throw LeaseError.badInput(
                 "\(path) holds \(size) bytes; a lease storage needs at least 4 MiB (1 MiB for the lockspace, 1 per guest and one more).")
@@ -86,7 +86,7 @@ public struct Fleet: Sendable {
     /// The settings, the hosts the daemon sees, and every guest's lease; nil when leases are off.
     public func list() throws -> Listing? {
         guard let settings = try leases.settings() else { return nil }
-        let lockspace = try Lockspace(path: settings.path)
+        let lockspace = try Lockspace(path: leases.root.real(settings.path))
         let joined = try lockspace.isJoined(hostID: UInt64(settings.hostID))
         let hosts = joined ? try lockspace.hosts().filter { $0.timestamp != 0 || $0.hostID == UInt64(settings.hostID) } : []
         let guests = try leases.guestLeases().map { lease in
@@ -100,9 +100,9 @@ public struct Fleet: Sendable {
     /// Where a guest's lease is: the slot that holds its resource on the lease file, found there or
     /// assigned (the first free slot, written under the `hpvm-slots` lease); the registry keeps it.
     public func slot(for lease: FleetLeases.GuestLease, settings: FleetLeases.Settings) throws -> Int {
-        let lockspace = try Lockspace(path: settings.path)
+        let lockspace = try Lockspace(path: leases.root.real(settings.path))
         if let slot = lease.slot, try lockspace.resourceName(slot: slot) == lease.resource { return slot }
-        let count = Lockspace.slots(inFileOf: try Self.size(of: settings.path))
+        let count = Lockspace.slots(inFileOf: try Self.size(of: lockspace.path))
         let connection = try LeaseConnection()
         defer { connection.close() }
         try connection.acquire(Self.slotsResource, slot: 1, in: lockspace)

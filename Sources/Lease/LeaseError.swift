@@ -38,7 +38,7 @@ public struct LeaseError: Error, CustomStringConvertible, Sendable {
     /// For ``Code/heldByOtherHost`` and ``Code/ownerMustExpire``: the host id that holds the lease.
     public let ownerHostID: UInt64?
 
-    init(_ code: Code, _ message: String, function: String? = nil, result: Int32? = nil, ownerHostID: UInt64? = nil) {
+    public init(_ code: Code, _ message: String, function: String? = nil, result: Int32? = nil, ownerHostID: UInt64? = nil) {
         self.code = code
         self.message = message
         self.function = function
