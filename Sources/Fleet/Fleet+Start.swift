@@ -86,10 +86,4 @@ extension Fleet {
         }
         return .free
     }
-
-    /// `hpvmstatus -V`'s line on fleet leases.
-    public func statusLine() -> String {
-        guard let settings = try? leases.settings() else { return "Fleet leases: off (hpvmlease -i sets them up)" }
-        return "Fleet leases: on, host \(settings.hostID) in the lockspace on \(settings.path) (io_timeout \(settings.ioTimeout) s)"
-    }
 }

@@ -48,8 +48,8 @@ public struct HPVMLease: ParsableCommand {
     public func validate() throws {
         if usage { return }
         if list && path != nil { throw ValidationError("give -i or -l, not both.") }
-        if !list && path == nil { throw ValidationError("give -i path -H host-id to join, or -l to list.") }
         if json && !list { throw ValidationError("--json goes with -l.") }
+        if !list && path == nil { throw ValidationError("give -i path -H host-id to join, or -l to list.") }
         if list && (hostID != nil || ioTimeout != nil) { throw ValidationError("-H and -T go with -i, not -l.") }
         if let path {
             try Self.check(path: path)

@@ -55,6 +55,14 @@ public struct FleetLeases: Sendable {
         return Settings(path: row["path"], hostID: row["hostId"], ioTimeout: row["ioTimeout"], joinedAt: row["joinedAt"])
     }
 
+    /// `hpvmstatus -V`'s line on fleet leases: on (host id, storage, io_timeout) or off.
+    public func statusLine() -> String {
+        guard let settings = try? settings() else {
+            return "Fleet leases: off (hpvmlease -i path -H host-id sets them up)\n"
+        }
+        return "Fleet leases: on, host \(settings.hostID), lease storage \(Display.safe(settings.path)), io_timeout \(settings.ioTimeout) s\n"
+    }
+
     /// Why the registry refuses `path` as the lease storage, or nil: a guest uses it (or storage
     /// that overlaps it), or a gdev entry is the same storage. Asked before sanlock touches it.
     public func refusal(path: String) throws(RegistryError) -> RegistryError? {
