@@ -16,6 +16,7 @@ let package = Package(
         // as a sub-command (hpvm devmgmt); the table of commands is in Sources/HPVM/HPVM.swift.
         .executable(name: "hpvm", targets: ["HPVM"]),
         .executable(name: "hpvm-demo-host", targets: ["HPVMDemo"]),
+        .executable(name: "hpvm-lease-exec", targets: ["LeaseExec"]),
         .library(name: "Registry", targets: ["Registry"]),
         .library(name: "Host", targets: ["Host"]),
     ],
@@ -51,11 +52,23 @@ let package = Package(
         .target(name: "HPVMTestSupport", dependencies: ["Host"], swiftSettings: strictSettings),
         .target(name: "HPVMCLI", dependencies: ["Registry", "Host"], swiftSettings: strictSettings),
         .target(name: "CRuntime"),
+        // sanlock: the client library (through the daemon), the lease layer, and the helper that holds
+        // a guest's lease for its QEMU's lifetime (C: it forks and execs).
+        .systemLibrary(name: "CSanlock", pkgConfig: "libsanlock_client", providers: [.apt(["libsanlock-dev"])]),
+        .target(name: "Lease", dependencies: ["CSanlock"], swiftSettings: strictSettings),
+        .executableTarget(name: "LeaseExec", linkerSettings: [.linkedLibrary("sanlock_client")]),
+        .target(name: "Fleet", dependencies: ["Registry", "Host", "Lease"], swiftSettings: strictSettings),
+        // hpvmlease: the command's type and entry function in a library (for a multi-call binary).
+        .target(
+            name: "LeaseCommand",
+            dependencies: ["Registry", "Host", "HPVMCLI", "Lease", "Fleet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
         .target(name: "Runtime", dependencies: ["Registry", "Host", "CRuntime"], swiftSettings: strictSettings),
         .target(name: "GuestTools", dependencies: ["Registry", "HPVMCLI", "Runtime"], swiftSettings: strictSettings),
         .target(
             name: "StartCommand",
-            dependencies: ["Registry", "HPVMCLI", "GuestTools", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Registry", "HPVMCLI", "GuestTools", "Runtime", "Fleet", "Lease", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
         .target(
@@ -118,7 +131,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "HPVM",
-            dependencies: ["HPVMCLI", "Registry", "DevMgmt", "HostRDev", "Create", "Modify", "Remove", "Status", "Migrate", "SSHSetupCommand", "Audit", "StartCommand", "StopCommand", "ConsoleCommand"],
+            dependencies: ["HPVMCLI", "Registry", "DevMgmt", "HostRDev", "Create", "Modify", "Remove", "Status", "Migrate", "SSHSetupCommand", "Audit", "StartCommand", "StopCommand", "ConsoleCommand", "LeaseCommand"],
             swiftSettings: strictSettings
         ),
         .executableTarget(

@@ -68,6 +68,14 @@ CREATE TABLE deviceName (
     position INTEGER NOT NULL
 );
 
+CREATE TABLE fleetLease (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    path TEXT NOT NULL,
+    hostId INTEGER NOT NULL CHECK (hostId BETWEEN 1 AND 2000),
+    ioTimeout INTEGER NOT NULL CHECK (ioTimeout BETWEEN 1 AND 60),
+    joinedAt TEXT NOT NULL
+);
+
 CREATE TABLE guest (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -85,6 +93,11 @@ CREATE TABLE guest (
     createdAt TEXT NOT NULL,
     updatedAt TEXT NOT NULL
 , uuid TEXT, startType TEXT NOT NULL DEFAULT 'Manual' CHECK (startType IN ('Auto', 'Manual')), entitlement TEXT);
+
+CREATE TABLE guestLease (
+    guestId INTEGER PRIMARY KEY REFERENCES guest(id) ON DELETE CASCADE,
+    slot INTEGER NOT NULL UNIQUE CHECK (slot >= 1)
+);
 
 CREATE TABLE guestResource (
     id INTEGER PRIMARY KEY,

@@ -4,6 +4,7 @@ import Create
 import DevMgmt
 import HPVMCLI
 import HostRDev
+import LeaseCommand
 import Migrate
 import Modify
 import Registry
@@ -32,6 +33,7 @@ enum HPVM {
         HPVMConsole.self,
         HPVMMigrate.self,
         HPVMSSHSetup.self,
+        HPVMLease.self,
         HPVMAudit.self,
     ] }
 

@@ -47,7 +47,8 @@ public struct GuestRuntime: Sendable {
     /// then its taps and QEMU, detached; returns once its status monitor answers.
     ///
     /// - Throws: the registry's refusal (``RegistryError``) or a ``RuntimeError``.
-    public func start(_ name: String, guests: GuestRegistry) throws -> Started {
+    /// - Parameter lease: the guest's fleet lease, which its QEMU then holds (nil: leases are off).
+    public func start(_ name: String, guests: GuestRegistry, lease: LeaseHold? = nil) throws -> Started {
         let (folder, pid) = try guests.start(name, isRunning: isRunning) { plan -> (RunFolder, Int32) in
             let folder = try self.folder(plan.guest.name)
             let machine = GuestMachine(plan: plan)
@@ -58,7 +59,10 @@ public struct GuestRuntime: Sendable {
                 taps.append(try Tap.open(name: nic.tapName, bridge: nic.bridge, guest: machine.name))
             }
             let arguments = QEMUCommandLine.arguments(machine, options: .init(accelerator: settings.accelerator))
-            return (folder, try QEMUProcess.launch(settings.qemu, arguments: arguments, in: folder, taps: taps))
+            return (
+                folder,
+                try QEMUProcess.launch(settings.qemu, arguments: arguments, in: folder, taps: taps, lease: lease, helper: settings.leaseHelper)
+            )
         }
         let deadline = ContinuousClock.now + settings.monitorTimeout
         do {

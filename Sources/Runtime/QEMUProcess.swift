@@ -15,7 +15,13 @@ enum QEMUProcess {
     ///   - taps: descriptors the child holds as 3, 4, … (``QEMUCommandLine/tapDescriptor(_:)``).
     /// - Returns: the pid of the running QEMU (the holder of the pidfile's lock).
     /// - Throws: ``RuntimeError/Code/launchFailed`` with what QEMU printed.
-    static func launch(_ program: String, arguments: [String], in folder: RunFolder, taps: [Int32]) throws(RuntimeError) -> Int32 {
+    ///   - lease: the fleet lease QEMU must hold: QEMU then runs under the lease helper, which
+    ///     acquires it between fork and exec and detaches as `-daemonize` would.
+    static func launch(
+        _ qemu: String, arguments qemuArguments: [String], in folder: RunFolder, taps: [Int32], lease: LeaseHold? = nil, helper: String = ""
+    ) throws(RuntimeError) -> Int32 {
+        let program = lease == nil ? qemu : helper
+        let arguments = lease.map { $0.arguments(qemu: qemu, qemuArguments, folder: folder) } ?? qemuArguments
         // The taps first go above every number the child will use, so no dup2 overwrites one.
         var lifted: [Int32] = []
         defer { lifted.forEach { close($0) } }
@@ -63,6 +69,9 @@ enum QEMUProcess {
         }
         let exited = (status & 0x7F) == 0
         let code = exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        if let lease, code >= LeaseHold.heldByLiveHost, code <= LeaseHold.sanlockFailed {
+            throw leaseRefusal(code, lease: lease, folder: folder)
+        }
         guard code == 0 else {
             throw RuntimeError(.launchFailed, "QEMU refused to start guest \(folder.guest) (exit \(code))\(printed(folder))")
         }
@@ -70,6 +79,36 @@ enum QEMUProcess {
             throw RuntimeError(.launchFailed, "QEMU started guest \(folder.guest) but no process holds its pidfile\(printed(folder))")
         }
         return running
+    }
+
+    /// The refusal for a lease helper's status: the owner's host id when another host holds it.
+    static func leaseRefusal(_ code: Int32, lease: LeaseHold, folder: RunFolder) -> RuntimeError {
+        let said = printed(folder)
+        var owner = "another host"
+        let marker = Array("held by host ".utf8)
+        let bytes = Array(said.utf8)
+        if bytes.count >= marker.count,
+            let start = (0...(bytes.count - marker.count)).first(where: { Array(bytes[$0..<($0 + marker.count)]) == marker })
+        {
+            let digits = bytes[(start + marker.count)...].prefix { $0 >= 0x30 && $0 <= 0x39 }
+            if !digits.isEmpty, !(digits.count == 1 && digits.first == 0x30) {
+                owner = "host " + String(decoding: digits, as: UTF8.self)
+            }
+        }
+        switch code {
+        case LeaseHold.heldByLiveHost:
+            return RuntimeError(
+                .leaseHeld,
+                "cannot start guest \(folder.guest): its lease \(lease.resource) is held by \(owner), which is alive; the guest runs there (stop it there first).")
+        case LeaseHold.ownerDidNotExpire:
+            return RuntimeError(
+                .leaseHeld, "cannot start guest \(folder.guest): the lease of \(owner) did not expire within \(lease.waitSeconds) s\(said)")
+        case LeaseHold.notJoined:
+            return RuntimeError(
+                .leaseHeld, "cannot start guest \(folder.guest): this host has not joined the fleet's lockspace, or its sanlock daemon does not run (hpvmlease -i)\(said)")
+        default:
+            return RuntimeError(.leaseHeld, "cannot start guest \(folder.guest): sanlock refused its lease \(lease.resource)\(said)")
+        }
     }
 
     /// What QEMU printed while starting, as `: line; line` (its last 20 lines, each made safe), or `.`.

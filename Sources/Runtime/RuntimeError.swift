@@ -7,7 +7,7 @@ public struct RuntimeError: Error, CustomStringConvertible, Sendable {
     /// What kind of failure this is; codes can be added without breaking callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Sendable {
-            case notRunning, launchFailed, monitor, timeout, busy, io, network, badSetting
+            case notRunning, launchFailed, monitor, timeout, busy, io, network, badSetting, leaseHeld
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -28,6 +28,8 @@ public struct RuntimeError: Error, CustomStringConvertible, Sendable {
         public static let network = Code(.network)
         /// A setting (`HPVM_ACCEL`, `HPVM_QEMU`, …) has a value that cannot be used.
         public static let badSetting = Code(.badSetting)
+        /// The guest's fleet lease (sanlock) is held by another host, or could not be taken.
+        public static let leaseHeld = Code(.leaseHeld)
 
         public var description: String { base.rawValue }
     }

@@ -1,6 +1,8 @@
 public import ArgumentParser
+import Fleet
 import GuestTools
 public import HPVMCLI
+import Lease
 import Registry
 import Runtime
 
@@ -53,10 +55,31 @@ public struct HPVMStart: ParsableCommand, HPVMCommand {
                 try guests.start(guest, isRunning: runtime.isRunning) { _ in }
                 return verbose ? "guest \(guest) can start.\n" : ""
             }
-            let started = try runtime.start(guest, guests: guests)
+            let lease = try leaseHold(guest, guests: guests, environment: environment)
+            let started = try runtime.start(guest, guests: guests, lease: lease)
             return verbose ? "started guest \(started.guest): QEMU pid \(started.pid), \(started.status).\n" : ""
         }
         Output.write(text)
+    }
+
+    /// The guest's fleet lease for its QEMU, or nil when fleet leases are off on this host. Says on
+    /// stderr how long it will wait when a host that stopped renewing holds the lease.
+    static func leaseHold(_ guest: String, guests: GuestRegistry, environment: CommandEnvironment) throws -> LeaseHold? {
+        let fleet = Fleet(store: guests.store, root: environment.root, audit: environment.audit)
+        let lease: Fleet.StartLease?
+        do {
+            lease = try fleet.startLease(guest: guest)
+        } catch let error as LeaseError {
+            throw RuntimeError(.leaseHeld, error.message, cause: error)
+        }
+        guard let lease else { return nil }
+        if lease.waitSeconds > 0, let owner = lease.ownerHostID {
+            Output.error(
+                "hpvmstart",
+                "guest \(guest)'s lease is held by host \(owner), which stopped renewing its host lease; waiting up to \(lease.waitSeconds) s for that lease to expire.")
+        }
+        return LeaseHold(
+            lockspace: lease.lockspace, resource: lease.resource, path: lease.path, offset: lease.offset, waitSeconds: lease.waitSeconds)
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`), and a single-valued option given twice refused.

@@ -109,13 +109,14 @@ public struct HPVMStatus: ParsableCommand, HPVMCommand {
             let live = GuestCommand.liveStates(environment, guests: summaries.map(\.guest.name))
             if machine { return StatusFormat.machine(summaries, live: live) }
             if xml { return StatusFormat.xml(summaries, live: live) }
+            let fleet = verbose && !json ? FleetLeases(store: guests.store, root: environment.root, audit: environment.audit).statusLine() : ""
             guard let guest else {
-                return json ? StatusFormat.json(try guests.status(), live: live) : StatusFormat.table(summaries, live: live)
+                return json ? StatusFormat.json(try guests.status(), live: live) : StatusFormat.table(summaries, live: live) + fleet
             }
             guard let status = try guests.status(guest).first else { throw RegistryError(.notFound, "no guest named \(guest).") }
             if json { return StatusFormat.json([status], live: live) }
             return StatusFormat.details(
-                status, verbose: verbose, settings: verbose ? try guests.settings(of: guest) : [:], live: live[guest])
+                status, verbose: verbose, settings: verbose ? try guests.settings(of: guest) : [:], live: live[guest]) + fleet
         }
         Output.write(text)
     }

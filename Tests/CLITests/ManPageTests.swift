@@ -8,7 +8,7 @@ import Testing
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
-    @Test(arguments: ["hpvmdevmgmt", "hpvmhostrdev", "hpvmcreate", "hpvmmodify", "hpvmremove", "hpvmstatus", "hpvmmigrate", "hpvmsshsetup", "hpvmaudit", "hpvmstart", "hpvmstop", "hpvmconsole"])
+    @Test(arguments: ["hpvmdevmgmt", "hpvmhostrdev", "hpvmcreate", "hpvmmodify", "hpvmremove", "hpvmstatus", "hpvmmigrate", "hpvmsshsetup", "hpvmaudit", "hpvmstart", "hpvmstop", "hpvmconsole", "hpvmlease"])
     func pageIsLintCleanAndNamesEveryOption(tool: String) throws {
         let page = Self.packageRoot + "/man/\(tool).8"
         // mandoc finds nothing to warn about

@@ -6,7 +6,7 @@ import Testing
 @Suite struct MultiCallTests {
     static let commands = [
         "hpvmdevmgmt", "hpvmhostrdev", "hpvmcreate", "hpvmmodify", "hpvmremove", "hpvmstatus", "hpvmstart", "hpvmstop",
-        "hpvmconsole", "hpvmmigrate", "hpvmsshsetup", "hpvmaudit",
+        "hpvmconsole", "hpvmmigrate", "hpvmsshsetup", "hpvmlease", "hpvmaudit",
     ]
 
     @Test func listNamesEveryCommandAndEachIsALinkToHPVM() throws {
