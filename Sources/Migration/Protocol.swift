@@ -15,6 +15,9 @@ public struct MigrationRequest: Codable, Sendable, Equatable {
     public var migrationID: String?
     public var sourceHost: String?
     public var guest: GuestPackage?
+    /// For `commit` and `abort`: the guest's name on the target (`guest` carries it too, from
+    /// sources of an earlier release; one of the two must be there).
+    public var guestName: String?
     /// For `copy`: the target path and the source's size; for `data`: offset and length; for
     /// `end`: the checksum.
     public var path: String?
@@ -23,13 +26,20 @@ public struct MigrationRequest: Codable, Sendable, Equatable {
     public var length: Int?
     public var sha256: String?
 
-    public init(type: String, version: Int? = nil, migrationID: String? = nil, sourceHost: String? = nil, guest: GuestPackage? = nil) {
+    public init(
+        type: String, version: Int? = nil, migrationID: String? = nil, sourceHost: String? = nil, guest: GuestPackage? = nil,
+        guestName: String? = nil
+    ) {
         self.type = type
         self.version = version
         self.migrationID = migrationID
         self.sourceHost = sourceHost
         self.guest = guest
+        self.guestName = guestName
     }
+
+    /// The guest's name on the target, for `commit` and `abort`.
+    public var targetGuestName: String? { guestName ?? guest?.name }
 }
 
 /// The guest as the source describes it to the target.
@@ -83,7 +93,8 @@ public struct MigrationReply: Codable, Sendable, Equatable {
     public var warnings: [Finding]?
     /// For each resource, the statement it becomes on the target.
     public var map: [String]?
-    public var phase: String?
+    /// For `status`: the migration's last phase on the target (`none`: no record of it).
+    public var phase: MigrationPhase?
     public var message: String?
     public var sha256: String?
 
@@ -130,9 +141,6 @@ public enum ProtocolDecoder {
     /// The longest line either half accepts, in bytes (data travels as raw bytes, not in lines).
     public static let lineLimit = 1 << 20
 
-    /// Journal phases `status` may report (`none`: no record of the migration).
-    static let phases: Set<String> = ["none", "preparing", "aborting", "aborted", "source-disabled", "done", "copy-claimed", "prepared", "committed"]
-
     public static func request(_ line: String) throws(ProtocolViolation) -> MigrationRequest {
         let request: MigrationRequest = try decode(line)
         guard let type = RequestType(rawValue: request.type) else {
@@ -158,7 +166,10 @@ public enum ProtocolDecoder {
             }
         case .commit, .abort:
             try need(request.migrationID != nil, "migrationID")
-            try need(request.guest != nil, "guest")
+            try need(request.guestName != nil || request.guest != nil, "guestName")
+            if let name = request.guestName {
+                guard !name.isEmpty else { throw ProtocolViolation(reason: "'\(type.rawValue)' with an empty 'guestName'") }
+            }
         case .status:
             try need(request.migrationID != nil, "migrationID")
         case .copy:
@@ -201,9 +212,6 @@ public enum ProtocolDecoder {
             try need(reply.map != nil, "map")
         case .status:
             try need(reply.phase != nil, "phase")
-            if let phase = reply.phase, !phases.contains(phase) {
-                throw ProtocolViolation(reason: "'status' with an unknown phase '\(Self.shown(phase))'")
-            }
         case .copied:
             try need(reply.sha256 != nil, "sha256")
         default:
@@ -220,6 +228,9 @@ public enum ProtocolDecoder {
             throw ProtocolViolation(reason: "a message without '\(key.stringValue)'")
         } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
             throw ProtocolViolation(reason: "a field of the wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'")
+        } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
+            // A value of a closed vocabulary (a phase) that this protocol does not have.
+            throw ProtocolViolation(reason: "an unknown value at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'")
         } catch {
             throw ProtocolViolation(reason: "not a JSON object: \(Self.shown(String(line.prefix(80))))")
         }

@@ -131,20 +131,20 @@ public struct TargetAgent {
                 failpoints.hit("target-after-prepare")
                 return MigrationReply(type: "prepared")
             case "commit":
-                guard let name = request.guest?.name else { return errorReply("commit needs the guest's name") }
+                guard let name = request.targetGuestName else { return errorReply("commit needs the guest's name") }
                 try writable().commitArrival(name, migrationID: id, peer: peer)
                 failpoints.hit("target-after-commit")
                 return MigrationReply(type: "committed")
             case "abort":
-                guard let name = request.guest?.name else { return errorReply("abort needs the guest's name") }
+                guard let name = request.targetGuestName else { return errorReply("abort needs the guest's name") }
                 try writable().abortArrival(name, migrationID: id, peer: peer)
                 return MigrationReply(type: "aborted")
             case "status":
                 var reply = MigrationReply(type: "status")
                 let journal = try guests.journal(migrationID: id)
-                reply.phase = journal.last?.phase ?? "none"
+                reply.phase = journal.last?.phase ?? .noRecord
                 // A migration whose source process still runs here is its own business: say so.
-                if let source = journal.first(where: { $0.role == "source" }),
+                if let source = journal.first(where: { $0.role == .source }),
                     let holder = MigrationLock.holder(root: inventory.root, guest: source.guestName)
                 {
                     reply.message = "running: \(holder)"

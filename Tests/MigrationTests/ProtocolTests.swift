@@ -43,7 +43,7 @@ struct ProtocolDecoderTests {
         report.map = ["disk:avio_stor:0,0,0:disk:/dev/rdisk/disk1"]
         report.host = "b"
         var status = MigrationReply(type: "status")
-        status.phase = "prepared"
+        status.phase = .prepared
         var copied = MigrationReply(type: "copied")
         copied.sha256 = "00"
         var error = MigrationReply(type: "error")

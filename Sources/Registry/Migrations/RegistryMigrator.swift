@@ -7,6 +7,7 @@ enum RegistryMigrator {
         M0001CreateRegistry.identifier, M0002AddLookupIndexes.identifier, M0003AddDeviceExtents.identifier,
         M0004AuditChainTrigger.identifier,
         M0005AddGuestHPSettings.identifier,
+        M0006MigrationJournalColumns.identifier,
     ]
 
     static var migrator: DatabaseMigrator {
@@ -25,6 +26,9 @@ enum RegistryMigrator {
         }
         migrator.registerMigration(M0005AddGuestHPSettings.identifier) { db in
             try db.execute(sql: M0005AddGuestHPSettings.sql)
+        }
+        migrator.registerMigration(M0006MigrationJournalColumns.identifier) { db in
+            try db.execute(sql: M0006MigrationJournalColumns.sql)
         }
         return migrator
     }
