@@ -133,8 +133,9 @@ enum BackingCopy {
         }
         var written: [(Int64, Int64)] = []
         while let request = next() {
+            // The range is checked without adding: a hostile offset near Int64.max must not overflow.
             if request.type == "data", let offset = request.offset, let length = request.length, length >= 0, length <= chunk,
-                offset >= 0, offset + Int64(length) <= size
+                offset >= 0, offset <= size - Int64(length)
             {
                 guard let bytes = input.readBytes(length) else { failure = "the copy ended early"; break }
                 if failure == nil, fd >= 0 {

@@ -254,3 +254,124 @@ enum JSONLine {
         try? JSONDecoder().decode(type, from: Data(line.utf8))
     }
 }
+
+// MARK: - One type per message
+
+/// A request as the target half acts on it: one case per message type, each with the fields that
+/// type needs, present and typed (``ProtocolDecoder/message(_:)`` builds it or refuses the line).
+public enum Request: Sendable, Equatable {
+    /// Both halves say which protocol version they speak.
+    public struct Hello: Sendable, Equatable {
+        public let version: Int
+        public let sourceHost: String?
+    }
+
+    /// `check` and `prepare`: the arriving guest, as the source describes it.
+    public struct Arrival: Sendable, Equatable {
+        public let migrationID: String
+        public let sourceHost: String
+        public let guest: GuestPackage
+    }
+
+    /// `commit` and `abort`: the migration, and the guest's name on the target.
+    public struct Settle: Sendable, Equatable {
+        public let migrationID: String
+        public let guestName: String
+        public let sourceHost: String?
+    }
+
+    /// `status`: how far a migration got on the host asked.
+    public struct Status: Sendable, Equatable {
+        public let migrationID: String
+    }
+
+    /// `copy`: a copy of `size` bytes into `path` starts.
+    public struct Copy: Sendable, Equatable {
+        public let migrationID: String
+        public let path: String
+        public let size: Int64
+    }
+
+    /// `data`: `length` raw bytes for `offset` follow the line.
+    public struct Data: Sendable, Equatable {
+        public let offset: Int64
+        public let length: Int
+    }
+
+    /// `end`: the copy is over; the source's checksum of the whole content.
+    public struct End: Sendable, Equatable {
+        public let sha256: String
+    }
+
+    case hello(Hello)
+    case check(Arrival)
+    case prepare(Arrival)
+    case commit(Settle)
+    case abort(Settle)
+    case status(Status)
+    case copy(Copy)
+    case data(Data)
+    case end(End)
+    case bye
+
+    public var type: RequestType {
+        switch self {
+        case .hello: .hello
+        case .check: .check
+        case .prepare: .prepare
+        case .commit: .commit
+        case .abort: .abort
+        case .status: .status
+        case .copy: .copy
+        case .data: .data
+        case .end: .end
+        case .bye: .bye
+        }
+    }
+}
+
+extension ProtocolDecoder {
+    /// A request line as its typed message: ``request(_:)``'s strict checks, then the one case of
+    /// ``Request`` its type names, every field it needs unwrapped.
+    public static func message(_ line: String) throws(ProtocolViolation) -> Request {
+        let request = try request(line)
+        // request(_:) has checked that each field used below is there for this type.
+        func missing(_ field: String) -> ProtocolViolation { ProtocolViolation(reason: "'\(request.type)' without '\(field)'") }
+        func id() throws(ProtocolViolation) -> String {
+            guard let id = request.migrationID else { throw missing("migrationID") }
+            return id
+        }
+        func arrival() throws(ProtocolViolation) -> Request.Arrival {
+            guard let sourceHost = request.sourceHost else { throw missing("sourceHost") }
+            guard let guest = request.guest else { throw missing("guest") }
+            return Request.Arrival(migrationID: try id(), sourceHost: sourceHost, guest: guest)
+        }
+        func settle() throws(ProtocolViolation) -> Request.Settle {
+            guard let name = request.targetGuestName else { throw missing("guestName") }
+            return Request.Settle(migrationID: try id(), guestName: name, sourceHost: request.sourceHost)
+        }
+        switch RequestType(rawValue: request.type) {
+        case .hello:
+            guard let version = request.version else { throw missing("version") }
+            return .hello(Request.Hello(version: version, sourceHost: request.sourceHost))
+        case .check: return .check(try arrival())
+        case .prepare: return .prepare(try arrival())
+        case .commit: return .commit(try settle())
+        case .abort: return .abort(try settle())
+        case .status: return .status(Request.Status(migrationID: try id()))
+        case .copy:
+            guard let path = request.path else { throw missing("path") }
+            guard let size = request.size else { throw missing("size") }
+            return .copy(Request.Copy(migrationID: try id(), path: path, size: size))
+        case .data:
+            guard let offset = request.offset else { throw missing("offset") }
+            guard let length = request.length else { throw missing("length") }
+            return .data(Request.Data(offset: offset, length: length))
+        case .end:
+            guard let sha256 = request.sha256 else { throw missing("sha256") }
+            return .end(Request.End(sha256: sha256))
+        case .bye: return .bye
+        case nil: throw ProtocolViolation(reason: "unknown request type '\(shown(request.type))'")
+        }
+    }
+}
