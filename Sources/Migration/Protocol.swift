@@ -38,6 +38,17 @@ public struct MigrationRequest: Codable, Sendable, Equatable {
         self.guestName = guestName
     }
 
+    /// A request of a type of the protocol.
+    public init(
+        _ type: RequestType, version: Int? = nil, migrationID: String? = nil, sourceHost: String? = nil, guest: GuestPackage? = nil,
+        guestName: String? = nil
+    ) {
+        self.init(type: type.rawValue, version: version, migrationID: migrationID, sourceHost: sourceHost, guest: guest, guestName: guestName)
+    }
+
+    /// The request's type; nil for one the protocol does not have (the decoder refuses those).
+    public var kind: RequestType? { RequestType(rawValue: type) }
+
     /// The guest's name on the target, for `commit` and `abort`.
     public var targetGuestName: String? { guestName ?? guest?.name }
 }
@@ -99,6 +110,12 @@ public struct MigrationReply: Codable, Sendable, Equatable {
     public var sha256: String?
 
     public init(type: String) { self.type = type }
+
+    /// An answer of a type of the protocol.
+    public init(_ type: ReplyType) { self.type = type.rawValue }
+
+    /// The answer's type; nil for one the protocol does not have (the decoder refuses those).
+    public var kind: ReplyType? { ReplyType(rawValue: type) }
 }
 
 /// What the source may send, by its wire name.

@@ -139,9 +139,9 @@ public struct SourceMigration {
                 guard let link, !link.isBroken else { return nil }
                 let request =
                     type == .hello
-                    ? MigrationRequest(type: type.rawValue, version: MigrationProtocol.version, sourceHost: sourceHost)
+                    ? MigrationRequest(type, version: MigrationProtocol.version, sourceHost: sourceHost)
                     // abort, commit and status need only the migration and the guest's name on the target.
-                    : MigrationRequest(type: type.rawValue, migrationID: id, sourceHost: sourceHost, guestName: targetName)
+                    : MigrationRequest(type, migrationID: id, sourceHost: sourceHost, guestName: targetName)
                 _ = try? link.send(JSONLine.encode(request))
                 guard let line = (try? link.receive()) ?? nil else { return nil }
                 return try? ProtocolDecoder.reply(line, to: type)
@@ -150,7 +150,7 @@ public struct SourceMigration {
             let targetPhase = greeted ? ask(.status)?.phase : nil
             switch entry.phase {
             case .preparing, .aborting:
-                let dropped = greeted && ask(.abort)?.type == "aborted"
+                let dropped = greeted && ask(.abort)?.kind == .aborted
                 if entry.phase == .aborting && !dropped {
                     stuck = true
                     lines.append(
@@ -183,7 +183,7 @@ public struct SourceMigration {
                     continue
                 }
                 if targetPhase == .prepared {
-                    guard ask(.commit)?.type == "committed" else {
+                    guard ask(.commit)?.kind == .committed else {
                         stuck = true
                         lines.append("\(entry.peerHost) did not commit \(guest); run hpvmmigrate --recover -P \(guest) again.")
                         continue
@@ -226,8 +226,8 @@ extension SourceMigration {
                 guard (try? link.send(JSONLine.encode(request))) != nil, let line = (try? link.receive()) ?? nil else { return nil }
                 return try? ProtocolDecoder.reply(line, to: type)
             }
-            let hello = ask(MigrationRequest(type: "hello", version: MigrationProtocol.version, sourceHost: sourceHost))
-            guard hello?.version == MigrationProtocol.version, let status = ask(MigrationRequest(type: "status", migrationID: id, sourceHost: sourceHost)),
+            let hello = ask(MigrationRequest(.hello, version: MigrationProtocol.version, sourceHost: sourceHost))
+            guard hello?.version == MigrationProtocol.version, let status = ask(MigrationRequest(.status, migrationID: id, sourceHost: sourceHost)),
                 let phase = status.phase
             else {
                 stuck = true

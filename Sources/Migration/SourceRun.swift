@@ -110,11 +110,11 @@ final class SourceRun {
     func greet() throws(MigrationError) {
         let hello: MigrationReply
         do {
-            hello = try exchange(MigrationRequest(type: "hello", version: MigrationProtocol.version, sourceHost: migration.sourceHost))
+            hello = try exchange(MigrationRequest(.hello, version: MigrationProtocol.version, sourceHost: migration.sourceHost))
         } catch {
             throw cancel(error, "no answer to hello")
         }
-        guard hello.type == "hello", hello.version == MigrationProtocol.version else {
+        guard hello.kind == .hello, hello.version == MigrationProtocol.version else {
             rollBack("protocol version")
             throw MigrationError(
                 .protocolError,
@@ -133,7 +133,7 @@ final class SourceRun {
         for entry in abandoned {
             let abort = MigrationRequest(
                 type: "abort", migrationID: entry.migrationID, sourceHost: migration.sourceHost, guestName: entry.targetName ?? name)
-            if (try? exchange(abort))?.type == "aborted" {
+            if (try? exchange(abort))?.kind == .aborted {
                 try? guests.abortSource(name, migrationID: entry.migrationID, peer: host, reason: "recovered", targetDone: true)
             }
         }
@@ -155,14 +155,14 @@ final class SourceRun {
         self.package = package
         let report: MigrationReply
         do {
-            report = try exchange(MigrationRequest(type: "check", migrationID: id, sourceHost: migration.sourceHost, guest: package))
+            report = try exchange(MigrationRequest(.check, migrationID: id, sourceHost: migration.sourceHost, guest: package))
         } catch {
             throw cancel(error, "check failed")
         }
         // Every resource has its statement on the target, or nothing goes ahead: a map that leaves
         // one out would skip its copy.
         guard report.map?.count == resources.count else {
-            _ = try? exchange(MigrationRequest(type: "bye"))
+            _ = try? exchange(MigrationRequest(.bye))
             throw cancel(
                 MigrationError(
                     .protocolError,
@@ -187,7 +187,7 @@ final class SourceRun {
 
     /// `-s`: the report goes back with the verdict, so `--json` prints it whatever it says.
     func verdict(_ report: MigrationReply) -> MigrationOutcome {
-        _ = try? exchange(MigrationRequest(type: "bye"))
+        _ = try? exchange(MigrationRequest(.bye))
         var outcome = outcome(report)
         let stopping = blocking(report)
         if !stopping.isEmpty { outcome.failure = migration.checkFailure(stopping, forced: options.force) }
@@ -199,7 +199,7 @@ final class SourceRun {
         let stopping = blocking(report)
         if !stopping.isEmpty {
             rollBack("checks failed")
-            _ = try? exchange(MigrationRequest(type: "bye"))
+            _ = try? exchange(MigrationRequest(.bye))
             throw migration.checkFailure(stopping, forced: options.force)
         }
         migration.failpoints.hit("source-after-check")
@@ -233,7 +233,7 @@ final class SourceRun {
         stage = .preparing
         do throws(MigrationError) {
             // exchange accepts only `prepared` (or `error`) in answer to `prepare`.
-            _ = try exchange(MigrationRequest(type: "prepare", migrationID: id, sourceHost: migration.sourceHost, guest: package))
+            _ = try exchange(MigrationRequest(.prepare, migrationID: id, sourceHost: migration.sourceHost, guest: package))
         } catch {
             throw cancel(error, "prepare failed", told: tellTargetToAbort())
         }
@@ -257,7 +257,7 @@ final class SourceRun {
     func commit() throws(MigrationError) {
         do {
             // Only `committed` counts: exchange refuses any other answer.
-            _ = try exchange(MigrationRequest(type: "commit", migrationID: id, sourceHost: migration.sourceHost, guestName: targetName))
+            _ = try exchange(MigrationRequest(.commit, migrationID: id, sourceHost: migration.sourceHost, guestName: targetName))
         } catch {
             throw cancel(error, "commit failed")
         }
@@ -275,7 +275,7 @@ final class SourceRun {
         } catch {
             throw MigrationError.registry(error, phase: MigrationPhase.done.rawValue)
         }
-        _ = try? exchange(MigrationRequest(type: "bye"))
+        _ = try? exchange(MigrationRequest(.bye))
     }
 
     // MARK: - Failures
@@ -321,8 +321,8 @@ final class SourceRun {
 
     /// Asks the target to drop what it holds of this migration; whether it said it did.
     func tellTargetToAbort() -> Bool {
-        (try? exchange(MigrationRequest(type: "abort", migrationID: id, sourceHost: migration.sourceHost, guestName: targetName)))?.type
-            == "aborted"
+        (try? exchange(MigrationRequest(.abort, migrationID: id, sourceHost: migration.sourceHost, guestName: targetName)))?.kind
+            == .aborted
     }
 
     // MARK: - The channel
@@ -348,7 +348,7 @@ final class SourceRun {
                 .protocolError, ["Target VM Host error - the target answered something that is not hpvmmigrate's protocol: \(error.reason)."],
                 phase: request.type)
         }
-        if reply.type == "error" {
+        if reply.kind == .error {
             throw MigrationError(.target, ["Target VM Host error - \(reply.message ?? "unknown error")."], phase: request.type)
         }
         return reply

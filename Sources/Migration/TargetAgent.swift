@@ -45,7 +45,7 @@ public struct TargetAgent {
                 return
             }
             if case .hello(let hello) = request {
-                var reply = MigrationReply(type: "hello")
+                var reply = MigrationReply(.hello)
                 reply.version = MigrationProtocol.version
                 reply.host = hostName
                 writeLine(JSONLine.encode(reply))
@@ -63,7 +63,7 @@ public struct TargetAgent {
                     writeLine(JSONLine.encode(errorReply("\(copy.path) was not checked as a copy target")))
                     return
                 }
-                guard let reply = receiveCopy(copy, guest: arriving, input: input, writeLine: writeLine), reply.type != "error" else { return }
+                guard let reply = receiveCopy(copy, guest: arriving, input: input, writeLine: writeLine), reply.kind != .error else { return }
                 continue
             case .check(let arrival):
                 let reply = check(arrival.guest)
@@ -78,7 +78,7 @@ public struct TargetAgent {
                 // A prepare that finished after the source went away (it waited for this registry,
                 // say): the source never saw "prepared", so it cannot have disabled its copy. Roll
                 // back here.
-                if reply.type == "prepared", input.peerHasGone() {
+                if reply.kind == .prepared, input.peerHasGone() {
                     try? writable().abortArrival(arrival.guest.name, migrationID: arrival.migrationID, peer: peer(arrival.sourceHost))
                     return
                 }
@@ -90,7 +90,7 @@ public struct TargetAgent {
             case .status(let query):
                 writeLine(JSONLine.encode(status(query)))
             case .bye:
-                writeLine(JSONLine.encode(MigrationReply(type: "bye")))
+                writeLine(JSONLine.encode(MigrationReply(.bye)))
                 return
             case .hello, .data, .end:
                 writeLine(JSONLine.encode(errorReply("unexpected '\(request.type.rawValue)' outside a copy")))
@@ -116,7 +116,7 @@ public struct TargetAgent {
             writeLine(JSONLine.encode(errorReply("\(error)")))
             return nil
         }
-        writeLine(JSONLine.encode(MigrationReply(type: "copying")))
+        writeLine(JSONLine.encode(MigrationReply(.copying)))
         // The claim made the file: write it where the root resolves it, never through a symlink.
         let destination = inventory.identify(copy.path)
         let reply = BackingCopy.receive(realPath: inventory.root.real(destination.resolvedPath), size: copy.size, input: input) {
@@ -143,7 +143,7 @@ public struct TargetAgent {
             spec.resources = try (report.map ?? []).map { try ResourceStatement.parse($0) }
             try writable().prepareArrival(spec, migrationID: arrival.migrationID, peer: peer(arrival.sourceHost), returning: arrival.guest.returning)
             failpoints.hit("target-after-prepare")
-            return MigrationReply(type: "prepared")
+            return MigrationReply(.prepared)
         }
     }
 
@@ -152,7 +152,7 @@ public struct TargetAgent {
         answer {
             try writable().commitArrival(settle.guestName, migrationID: settle.migrationID, peer: peer(settle.sourceHost))
             failpoints.hit("target-after-commit")
-            return MigrationReply(type: "committed")
+            return MigrationReply(.committed)
         }
     }
 
@@ -160,7 +160,7 @@ public struct TargetAgent {
     func abort(_ settle: Request.Settle) -> MigrationReply {
         answer {
             try writable().abortArrival(settle.guestName, migrationID: settle.migrationID, peer: peer(settle.sourceHost))
-            return MigrationReply(type: "aborted")
+            return MigrationReply(.aborted)
         }
     }
 
@@ -168,7 +168,7 @@ public struct TargetAgent {
     /// here is its own business, and the answer says so.
     func status(_ query: Request.Status) -> MigrationReply {
         answer {
-            var reply = MigrationReply(type: "status")
+            var reply = MigrationReply(.status)
             let journal = try guests.journal(migrationID: query.migrationID)
             reply.phase = journal.last?.phase ?? .noRecord
             if let source = journal.first(where: { $0.role == .source }),
@@ -192,7 +192,7 @@ public struct TargetAgent {
     }
 
     func errorReply(_ message: String) -> MigrationReply {
-        var reply = MigrationReply(type: "error")
+        var reply = MigrationReply(.error)
         reply.message = message
         return reply
     }
@@ -304,7 +304,7 @@ public struct TargetAgent {
             }
             map.append(statement.description)
         }
-        var reply = MigrationReply(type: "report")
+        var reply = MigrationReply(.report)
         reply.errors = errors
         reply.warnings = warnings
         reply.map = map

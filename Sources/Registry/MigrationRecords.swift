@@ -89,8 +89,9 @@ extension GuestRegistry {
         try db.run(
             sql: """
                 INSERT INTO migrationJournal (migrationId, guestName, role, peerHost, phase, detail, at, targetName, lockOwner)
-                VALUES (?, ?, ?, ?, ?, ?, ?, CASE WHEN ? = 'source' THEN coalesce(?, (
-                    SELECT targetName FROM migrationJournal WHERE migrationId = ? AND role = 'source' AND phase = 'preparing'
+                VALUES (?, ?, ?, ?, ?, ?, ?, CASE WHEN ? = '\(MigrationRole.source.rawValue)' THEN coalesce(?, (
+                    SELECT targetName FROM migrationJournal WHERE migrationId = ? AND role = '\(MigrationRole.source.rawValue)'
+                    AND phase = '\(MigrationPhase.preparing.rawValue)'
                     ORDER BY id LIMIT 1)) END, ?)
                 """,
             arguments: [
@@ -158,7 +159,7 @@ extension GuestRegistry {
             guard let last = try db.row(
                 sql: """
                     SELECT migrationId, role, phase FROM migrationJournal WHERE guestName = ? AND migrationId != ?
-                    AND ((role = 'target' AND phase = ?) OR (role = 'source' AND phase IN (?, ?)))
+                    AND ((role = '\(MigrationRole.target.rawValue)' AND phase = ?) OR (role = '\(MigrationRole.source.rawValue)' AND phase IN (?, ?)))
                     ORDER BY id DESC LIMIT 1
                     """,
                 arguments: [name, current, MigrationPhase.committed.rawValue, MigrationPhase.sourceDisabled.rawValue, MigrationPhase.done.rawValue])
@@ -258,7 +259,7 @@ extension GuestRegistry {
         if existing.runnable { return "a guest named \(name) already exists, runnable" }
         if let lock = existing.migrationLock { return "a guest named \(name) already exists, locked by migration \(lock)" }
         let last = try db.row(
-            sql: "SELECT migrationId, phase, detail FROM migrationJournal WHERE guestName = ? AND role = 'source' ORDER BY id DESC LIMIT 1",
+            sql: "SELECT migrationId, phase, detail FROM migrationJournal WHERE guestName = ? AND role = '\(MigrationRole.source.rawValue)' ORDER BY id DESC LIMIT 1",
             arguments: [name])
         guard let returning, let last, (last["migrationId"] as String) == returning, MigrationPhase(rawValue: last["phase"]) == .done,
             (last["detail"] as String?) != "removed"
@@ -399,7 +400,7 @@ extension GuestRegistry {
     func releaseCopyClaims(_ name: String, migrationID: String, _ db: Database) throws {
         let claimed = try db.fetchAll(
             String.self,
-            sql: "SELECT detail FROM migrationJournal WHERE migrationId = ? AND role = 'target' AND phase = 'copy-claimed'",
+            sql: "SELECT detail FROM migrationJournal WHERE migrationId = ? AND role = '\(MigrationRole.target.rawValue)' AND phase = '\(MigrationPhase.copyClaimed.rawValue)'",
             arguments: [migrationID])
         for location in claimed {
             guard let entry = try DeviceTable.entry(named: location, db), entry.dependents.contains(name) else { continue }
@@ -423,7 +424,7 @@ extension GuestRegistry {
                 try store.write { db in
                     let claims = try db.fetchOne(
                         Int.self,
-                        sql: "SELECT count(*) FROM migrationJournal WHERE migrationId = ? AND role = 'target' AND phase = 'copy-claimed'",
+                        sql: "SELECT count(*) FROM migrationJournal WHERE migrationId = ? AND role = '\(MigrationRole.target.rawValue)' AND phase = '\(MigrationPhase.copyClaimed.rawValue)'",
                         arguments: [migrationID]) ?? 0
                     guard claims > 0 else { return }
                     try releaseCopyClaims(name, migrationID: migrationID, db)
@@ -436,7 +437,7 @@ extension GuestRegistry {
         let returning = try store.read { db in
             try db.fetchOne(
                 String.self,
-                sql: "SELECT detail FROM migrationJournal WHERE migrationId = ? AND role = 'target' AND phase = 'prepared' ORDER BY id DESC LIMIT 1",
+                sql: "SELECT detail FROM migrationJournal WHERE migrationId = ? AND role = '\(MigrationRole.target.rawValue)' AND phase = '\(MigrationPhase.prepared.rawValue)' ORDER BY id DESC LIMIT 1",
                 arguments: [migrationID])
         }
         if returning?.hasPrefix("returning:") == true {
