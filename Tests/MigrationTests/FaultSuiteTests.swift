@@ -388,6 +388,25 @@ final class FaultSuite {
             up ? "up" : "down")
     }
 
+    /// The link is back when each host can open a TCP connection to the other's sshd again: the
+    /// neighbour entries the cut left failed are flushed, then both ways are tried (up to 20 s).
+    func waitForTheLink() throws {
+        for (ns, device) in [(hosts.nsA, "va-\(hosts.tag)"), (hosts.nsB, "vb-\(hosts.tag)")] {
+            try hosts.run("/usr/sbin/ip", "-n", ns, "neigh", "flush", "dev", device)
+        }
+        let deadline = Date().addingTimeInterval(20)
+        for (ns, address) in [(hosts.nsA, hosts.addressB), (hosts.nsB, TwoHosts.addressA)] {
+            while true {
+                let probe = try ChildProcess.run(
+                    "/usr/bin/timeout", ["2", "/usr/sbin/ip", "netns", "exec", ns, "/bin/bash", "-c", "exec 3<>/dev/tcp/\(address)/22"],
+                    environment: ["PATH": "/usr/bin:/bin"])
+                if probe.status == 0 { break }
+                guard Date() < deadline else { throw TestFailure("the link between the hosts did not come back: \(probe.stderr)") }
+                usleep(100_000)
+            }
+        }
+    }
+
     // MARK: - One run
 
     func command(_ host: Character, _ tool: String, _ arguments: [String], environment extra: [String: String] = [:]) throws -> ChildProcess.Result {
@@ -565,7 +584,10 @@ final class FaultSuite {
         if try oracle.runnable("A", guest) == true && oracle.runnable("B", guest) == true {
             finding(.doubleRunnable, "runnable on both hosts after the fault, before recovery")
         }
-        if let cut { try link(cut, up: true) }
+        if let cut {
+            try link(cut, up: true)
+            try waitForTheLink()
+        }
         counts.lingering += stopLeftovers()
 
         // Recovery on one host, then the oracle.
