@@ -23,8 +23,16 @@ shift $((OPTIND - 1))
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(FuzzProtocol FuzzResourceStatement FuzzDeviceSpec)
 flags=(-c release -Xswiftc -sanitize=fuzzer,address)
+# SwiftPM keeps the file list of a path dependency from its last plan: when files were added to or
+# removed from the main package since, plan again (its build database goes with the plan).
+mkdir -p .build
+files="$(cd .. && find Sources -name '*.swift' -o -name '*.h' -o -name '*.c' | sort | cksum)"
+if [ "$(cat .build/main-package-files 2>/dev/null)" != "$files" ]; then
+    rm -f .build/release.yaml .build/build.db .build/*/release/description.json
+fi
 swift build "${flags[@]}" >&2
 bin="$(swift build "${flags[@]}" --show-bin-path)"
+echo "$files" > .build/main-package-files
 mkdir -p .build/artifacts
 status=0
 for target in "${targets[@]}"; do
