@@ -19,6 +19,8 @@ let package = Package(
         .executable(name: "hpvm-lease-exec", targets: ["LeaseExec"]),
         .library(name: "Registry", targets: ["Registry"]),
         .library(name: "Host", targets: ["Host"]),
+        // For the libFuzzer targets of fuzz/ (a package of its own), which fuzz the protocol decoder.
+        .library(name: "Migration", targets: ["Migration"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),

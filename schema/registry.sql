@@ -135,7 +135,7 @@ CREATE TABLE migrationJournal (
     phase TEXT NOT NULL,
     detail TEXT,
     at TEXT NOT NULL
-);
+, targetName TEXT, lockOwner TEXT);
 
 CREATE INDEX auditLog_object ON auditLog(object);
 

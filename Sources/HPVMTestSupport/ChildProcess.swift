@@ -23,6 +23,25 @@ public enum ChildProcess {
         try spawn(path, arguments, environment: environment, output: nil)
     }
 
+    /// Starts a program with its standard input on `input` (a descriptor the caller owns; /dev/null when
+    /// nil) and its standard output and error appended to the files at `stdout` and `stderr`
+    /// (/dev/null when nil); returns its pid.
+    public static func start(
+        _ path: String, _ arguments: [String], environment: [String: String]?, input: Int32?, stdout: String?, stderr: String?
+    ) throws -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let input {
+            posix_spawn_file_actions_adddup2(&actions, input, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        posix_spawn_file_actions_addopen(&actions, 1, stdout ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        return try launch(path, arguments, environment: environment, actions: &actions)
+    }
+
     /// Runs a program to its end, capturing standard output and error through files.
     public static func run(_ path: String, _ arguments: [String], environment: [String: String]) throws -> Result {
         var template = Array("/tmp/hpvm-capture.XXXXXX".utf8CString)
@@ -51,6 +70,12 @@ public enum ChildProcess {
         } else {
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         }
+        return try launch(path, arguments, environment: environment, actions: &actions)
+    }
+
+    private static func launch(
+        _ path: String, _ arguments: [String], environment: [String: String]?, actions: inout posix_spawn_file_actions_t
+    ) throws -> Int32 {
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
         defer {

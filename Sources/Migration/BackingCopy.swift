@@ -44,7 +44,7 @@ enum BackingCopy {
         }
         defer { close(fd) }
         let size = Int64(lseek(fd, 0, SEEK_END))
-        var start = MigrationRequest(type: "copy", migrationID: migrationID)
+        var start = MigrationRequest(.copy, migrationID: migrationID)
         start.path = targetPath
         start.size = size
         _ = try exchange(start)
@@ -62,7 +62,7 @@ enum BackingCopy {
                 let want = Int(min(Int64(chunk), end - offset))
                 let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(offset)) }
                 guard n > 0 else { throw MigrationError(.refused, ["cannot read \(shownPath) at \(offset)."]) }
-                var header = MigrationRequest(type: "data", migrationID: migrationID)
+                var header = MigrationRequest(.data, migrationID: migrationID)
                 header.offset = offset
                 header.length = n
                 try link.send(JSONLine.encode(header))
@@ -86,10 +86,10 @@ enum BackingCopy {
         }
         if progress { _ = "\n".withCString { write(2, $0, 1) } }
         Self.hashZeros(hash, count: size - hashed)
-        var finish = MigrationRequest(type: "end", migrationID: migrationID)
+        var finish = MigrationRequest(.end, migrationID: migrationID)
         finish.sha256 = hash.finish()
         let reply = try exchange(finish)
-        guard reply.type == "copied", reply.sha256 == finish.sha256 else {
+        guard reply.kind == .copied, reply.sha256 == finish.sha256 else {
             throw MigrationError(.target, ["Target VM Host error - the copy of \(shownPath) does not match its checksum."])
         }
     }
@@ -133,8 +133,9 @@ enum BackingCopy {
         }
         var written: [(Int64, Int64)] = []
         while let request = next() {
-            if request.type == "data", let offset = request.offset, let length = request.length, length >= 0, length <= chunk,
-                offset >= 0, offset + Int64(length) <= size
+            // The range is checked without adding: a hostile offset near Int64.max must not overflow.
+            if request.kind == .data, let offset = request.offset, let length = request.length, length >= 0, length <= chunk,
+                offset >= 0, offset <= size - Int64(length)
             {
                 guard let bytes = input.readBytes(length) else { failure = "the copy ended early"; break }
                 if failure == nil, fd >= 0 {
@@ -144,25 +145,25 @@ enum BackingCopy {
                 written.append((offset, Int64(length)))
                 continue
             }
-            if request.type == "end" {
+            if request.kind == .end {
                 if failure == nil, fd >= 0, !isFile, let why = zeroGaps(fd, written: written, size: size) {
                     failure = "cannot clear \(realPath) where the source has holes: \(why)"
                 }
                 if let failure {
-                    var reply = MigrationReply(type: "error")
+                    var reply = MigrationReply(.error)
                     reply.message = failure
                     return reply
                 }
                 fsync(fd)
-                var reply = MigrationReply(type: "copied")
+                var reply = MigrationReply(.copied)
                 reply.sha256 = readBack(realPath, size: size)
                 return reply
             }
-            var reply = MigrationReply(type: "error")
+            var reply = MigrationReply(.error)
             reply.message = "unexpected '\(request.type)' during a copy"
             return reply
         }
-        var reply = MigrationReply(type: "error")
+        var reply = MigrationReply(.error)
         reply.message = failure ?? "the connection closed during a copy"
         return reply
     }

@@ -15,6 +15,9 @@ public struct MigrationRequest: Codable, Sendable, Equatable {
     public var migrationID: String?
     public var sourceHost: String?
     public var guest: GuestPackage?
+    /// For `commit` and `abort`: the guest's name on the target (`guest` carries it too, from
+    /// sources of an earlier release; one of the two must be there).
+    public var guestName: String?
     /// For `copy`: the target path and the source's size; for `data`: offset and length; for
     /// `end`: the checksum.
     public var path: String?
@@ -23,13 +26,31 @@ public struct MigrationRequest: Codable, Sendable, Equatable {
     public var length: Int?
     public var sha256: String?
 
-    public init(type: String, version: Int? = nil, migrationID: String? = nil, sourceHost: String? = nil, guest: GuestPackage? = nil) {
+    public init(
+        type: String, version: Int? = nil, migrationID: String? = nil, sourceHost: String? = nil, guest: GuestPackage? = nil,
+        guestName: String? = nil
+    ) {
         self.type = type
         self.version = version
         self.migrationID = migrationID
         self.sourceHost = sourceHost
         self.guest = guest
+        self.guestName = guestName
     }
+
+    /// A request of a type of the protocol.
+    public init(
+        _ type: RequestType, version: Int? = nil, migrationID: String? = nil, sourceHost: String? = nil, guest: GuestPackage? = nil,
+        guestName: String? = nil
+    ) {
+        self.init(type: type.rawValue, version: version, migrationID: migrationID, sourceHost: sourceHost, guest: guest, guestName: guestName)
+    }
+
+    /// The request's type; nil for one the protocol does not have (the decoder refuses those).
+    public var kind: RequestType? { RequestType(rawValue: type) }
+
+    /// The guest's name on the target, for `commit` and `abort`.
+    public var targetGuestName: String? { guestName ?? guest?.name }
 }
 
 /// The guest as the source describes it to the target.
@@ -83,11 +104,18 @@ public struct MigrationReply: Codable, Sendable, Equatable {
     public var warnings: [Finding]?
     /// For each resource, the statement it becomes on the target.
     public var map: [String]?
-    public var phase: String?
+    /// For `status`: the migration's last phase on the target (`none`: no record of it).
+    public var phase: MigrationPhase?
     public var message: String?
     public var sha256: String?
 
     public init(type: String) { self.type = type }
+
+    /// An answer of a type of the protocol.
+    public init(_ type: ReplyType) { self.type = type.rawValue }
+
+    /// The answer's type; nil for one the protocol does not have (the decoder refuses those).
+    public var kind: ReplyType? { ReplyType(rawValue: type) }
 }
 
 /// What the source may send, by its wire name.
@@ -130,9 +158,6 @@ public enum ProtocolDecoder {
     /// The longest line either half accepts, in bytes (data travels as raw bytes, not in lines).
     public static let lineLimit = 1 << 20
 
-    /// Journal phases `status` may report (`none`: no record of the migration).
-    static let phases: Set<String> = ["none", "preparing", "aborting", "aborted", "source-disabled", "done", "copy-claimed", "prepared", "committed"]
-
     public static func request(_ line: String) throws(ProtocolViolation) -> MigrationRequest {
         let request: MigrationRequest = try decode(line)
         guard let type = RequestType(rawValue: request.type) else {
@@ -158,7 +183,10 @@ public enum ProtocolDecoder {
             }
         case .commit, .abort:
             try need(request.migrationID != nil, "migrationID")
-            try need(request.guest != nil, "guest")
+            try need(request.guestName != nil || request.guest != nil, "guestName")
+            if let name = request.guestName {
+                guard !name.isEmpty else { throw ProtocolViolation(reason: "'\(type.rawValue)' with an empty 'guestName'") }
+            }
         case .status:
             try need(request.migrationID != nil, "migrationID")
         case .copy:
@@ -201,9 +229,6 @@ public enum ProtocolDecoder {
             try need(reply.map != nil, "map")
         case .status:
             try need(reply.phase != nil, "phase")
-            if let phase = reply.phase, !phases.contains(phase) {
-                throw ProtocolViolation(reason: "'status' with an unknown phase '\(Self.shown(phase))'")
-            }
         case .copied:
             try need(reply.sha256 != nil, "sha256")
         default:
@@ -220,6 +245,9 @@ public enum ProtocolDecoder {
             throw ProtocolViolation(reason: "a message without '\(key.stringValue)'")
         } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
             throw ProtocolViolation(reason: "a field of the wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'")
+        } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
+            // A value of a closed vocabulary (a phase) that this protocol does not have.
+            throw ProtocolViolation(reason: "an unknown value at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'")
         } catch {
             throw ProtocolViolation(reason: "not a JSON object: \(Self.shown(String(line.prefix(80))))")
         }
@@ -241,5 +269,126 @@ enum JSONLine {
 
     static func decode<T: Decodable>(_ type: T.Type, _ line: String) -> T? {
         try? JSONDecoder().decode(type, from: Data(line.utf8))
+    }
+}
+
+// MARK: - One type per message
+
+/// A request as the target half acts on it: one case per message type, each with the fields that
+/// type needs, present and typed (``ProtocolDecoder/message(_:)`` builds it or refuses the line).
+public enum Request: Sendable, Equatable {
+    /// Both halves say which protocol version they speak.
+    public struct Hello: Sendable, Equatable {
+        public let version: Int
+        public let sourceHost: String?
+    }
+
+    /// `check` and `prepare`: the arriving guest, as the source describes it.
+    public struct Arrival: Sendable, Equatable {
+        public let migrationID: String
+        public let sourceHost: String
+        public let guest: GuestPackage
+    }
+
+    /// `commit` and `abort`: the migration, and the guest's name on the target.
+    public struct Settle: Sendable, Equatable {
+        public let migrationID: String
+        public let guestName: String
+        public let sourceHost: String?
+    }
+
+    /// `status`: how far a migration got on the host asked.
+    public struct Status: Sendable, Equatable {
+        public let migrationID: String
+    }
+
+    /// `copy`: a copy of `size` bytes into `path` starts.
+    public struct Copy: Sendable, Equatable {
+        public let migrationID: String
+        public let path: String
+        public let size: Int64
+    }
+
+    /// `data`: `length` raw bytes for `offset` follow the line.
+    public struct Data: Sendable, Equatable {
+        public let offset: Int64
+        public let length: Int
+    }
+
+    /// `end`: the copy is over; the source's checksum of the whole content.
+    public struct End: Sendable, Equatable {
+        public let sha256: String
+    }
+
+    case hello(Hello)
+    case check(Arrival)
+    case prepare(Arrival)
+    case commit(Settle)
+    case abort(Settle)
+    case status(Status)
+    case copy(Copy)
+    case data(Data)
+    case end(End)
+    case bye
+
+    public var type: RequestType {
+        switch self {
+        case .hello: .hello
+        case .check: .check
+        case .prepare: .prepare
+        case .commit: .commit
+        case .abort: .abort
+        case .status: .status
+        case .copy: .copy
+        case .data: .data
+        case .end: .end
+        case .bye: .bye
+        }
+    }
+}
+
+extension ProtocolDecoder {
+    /// A request line as its typed message: ``request(_:)``'s strict checks, then the one case of
+    /// ``Request`` its type names, every field it needs unwrapped.
+    public static func message(_ line: String) throws(ProtocolViolation) -> Request {
+        let request = try request(line)
+        // request(_:) has checked that each field used below is there for this type.
+        func missing(_ field: String) -> ProtocolViolation { ProtocolViolation(reason: "'\(request.type)' without '\(field)'") }
+        func id() throws(ProtocolViolation) -> String {
+            guard let id = request.migrationID else { throw missing("migrationID") }
+            return id
+        }
+        func arrival() throws(ProtocolViolation) -> Request.Arrival {
+            guard let sourceHost = request.sourceHost else { throw missing("sourceHost") }
+            guard let guest = request.guest else { throw missing("guest") }
+            return Request.Arrival(migrationID: try id(), sourceHost: sourceHost, guest: guest)
+        }
+        func settle() throws(ProtocolViolation) -> Request.Settle {
+            guard let name = request.targetGuestName else { throw missing("guestName") }
+            return Request.Settle(migrationID: try id(), guestName: name, sourceHost: request.sourceHost)
+        }
+        switch RequestType(rawValue: request.type) {
+        case .hello:
+            guard let version = request.version else { throw missing("version") }
+            return .hello(Request.Hello(version: version, sourceHost: request.sourceHost))
+        case .check: return .check(try arrival())
+        case .prepare: return .prepare(try arrival())
+        case .commit: return .commit(try settle())
+        case .abort: return .abort(try settle())
+        case .status: return .status(Request.Status(migrationID: try id()))
+        case .copy:
+            guard let path = request.path else { throw missing("path") }
+            guard let size = request.size else { throw missing("size") }
+            return .copy(Request.Copy(migrationID: try id(), path: path, size: size))
+        case .data:
+            guard let offset = request.offset else { throw missing("offset") }
+            guard let length = request.length else { throw missing("length") }
+            return .data(Request.Data(offset: offset, length: length))
+        case .end:
+            guard let sha256 = request.sha256 else { throw missing("sha256") }
+            return .end(Request.End(sha256: sha256))
+        case .bye: return .bye
+        case nil: throw ProtocolViolation(reason: "unknown request type '\(shown(request.type))'")
+        }
     }
 }

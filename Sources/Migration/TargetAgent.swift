@@ -37,19 +37,19 @@ public struct TargetAgent {
         // The arriving guest's name, from the last check: each copy's destination is claimed for it.
         var arriving = ""
         while let line = input.readLine() {
-            let request: MigrationRequest
+            let request: Request
             do {
-                request = try ProtocolDecoder.request(line)
+                request = try ProtocolDecoder.message(line)
             } catch {
                 writeLine(JSONLine.encode(errorReply("the request is not hpvmmigrate's protocol: \(error.reason)")))
                 return
             }
-            if request.type == "hello" {
-                var reply = MigrationReply(type: "hello")
+            if case .hello(let hello) = request {
+                var reply = MigrationReply(.hello)
                 reply.version = MigrationProtocol.version
                 reply.host = hostName
                 writeLine(JSONLine.encode(reply))
-                greeted = request.version == MigrationProtocol.version
+                greeted = hello.version == MigrationProtocol.version
                 if !greeted { return }
                 continue
             }
@@ -57,104 +57,133 @@ public struct TargetAgent {
                 writeLine(JSONLine.encode(errorReply("say hello with protocol version \(MigrationProtocol.version) first")))
                 return
             }
-            if request.type == "copy" {
-                guard let path = request.path, copyPaths.contains(path), let size = request.size, size >= 0 else {
-                    writeLine(JSONLine.encode(errorReply("\(request.path ?? "?") was not checked as a copy target")))
+            switch request {
+            case .copy(let copy):
+                guard copyPaths.contains(copy.path), copy.size >= 0 else {
+                    writeLine(JSONLine.encode(errorReply("\(copy.path) was not checked as a copy target")))
                     return
                 }
-                // Claimed in the registry before the first byte, so no guest here can be given it
-                // during the copy; a rollback releases it.
-                do {
-                    try writable().claimCopyDestination(
-                        path, guest: arriving, migrationID: request.migrationID ?? "", peer: peerAddress ?? request.sourceHost ?? "source")
-                } catch let error as RegistryError {
-                    writeLine(JSONLine.encode(errorReply(error.message)))
-                    return
-                } catch {
-                    writeLine(JSONLine.encode(errorReply("\(error)")))
-                    return
-                }
-                writeLine(JSONLine.encode(MigrationReply(type: "copying")))
-                // The claim made the file: write it where the root resolves it, never through a symlink.
-                let destination = inventory.identify(path)
-                let reply = BackingCopy.receive(realPath: inventory.root.real(destination.resolvedPath), size: size, input: input) {
-                    input.readLine().flatMap { try? ProtocolDecoder.request($0) }
-                }
-                writeLine(JSONLine.encode(reply))
-                if reply.type == "error" { return }
+                guard let reply = receiveCopy(copy, guest: arriving, input: input, writeLine: writeLine), reply.kind != .error else { return }
                 continue
-            }
-            let reply = handle(request)
-            // A prepare that finished after the source went away (it waited for this registry, say):
-            // the source never saw "prepared", so it cannot have disabled its copy. Roll back here.
-            if request.type == "prepare", reply.type == "prepared", let guest = request.guest, input.peerHasGone() {
-                try? writable().abortArrival(guest.name, migrationID: request.migrationID ?? "", peer: peerAddress ?? request.sourceHost ?? "source")
-                return
-            }
-            if request.type == "check", reply.type == "report", let guest = request.guest {
-                arriving = guest.name
+            case .check(let arrival):
+                let reply = check(arrival.guest)
+                arriving = arrival.guest.name
                 copyPaths = Set(
-                    zip(reply.map ?? [], guest.copies).compactMap { statement, copy in
+                    zip(reply.map ?? [], arrival.guest.copies).compactMap { statement, copy in
                         copy ? (try? ResourceStatement.parse(statement))?.location : nil
                     })
+                writeLine(JSONLine.encode(reply))
+            case .prepare(let arrival):
+                let reply = prepare(arrival)
+                // A prepare that finished after the source went away (it waited for this registry,
+                // say): the source never saw "prepared", so it cannot have disabled its copy. Roll
+                // back here.
+                if reply.kind == .prepared, input.peerHasGone() {
+                    try? writable().abortArrival(arrival.guest.name, migrationID: arrival.migrationID, peer: peer(arrival.sourceHost))
+                    return
+                }
+                writeLine(JSONLine.encode(reply))
+            case .commit(let settle):
+                writeLine(JSONLine.encode(commit(settle)))
+            case .abort(let settle):
+                writeLine(JSONLine.encode(abort(settle)))
+            case .status(let query):
+                writeLine(JSONLine.encode(status(query)))
+            case .bye:
+                writeLine(JSONLine.encode(MigrationReply(.bye)))
+                return
+            case .hello, .data, .end:
+                writeLine(JSONLine.encode(errorReply("unexpected '\(request.type.rawValue)' outside a copy")))
+                return
             }
-            writeLine(JSONLine.encode(reply))
-            if request.type == "bye" { return }
         }
     }
 
-    func handle(_ request: MigrationRequest) -> MigrationReply {
-        let id = request.migrationID ?? ""
-        // The source as this host can reach it again (for --recover here): the address its SSH
-        // connection came from, else the name it gave.
-        let peer = peerAddress ?? request.sourceHost ?? "source"
+    /// The source as this host can reach it again (for --recover here): the address its SSH
+    /// connection came from, else the name it gave.
+    func peer(_ sourceHost: String?) -> String { peerAddress ?? sourceHost ?? "source" }
+
+    /// Phase 3 here: claims the destination in the registry before the first byte (so no guest here
+    /// can be given it during the copy; a rollback releases it), then receives the data. Nil when
+    /// the claim was refused (the answer is written already).
+    func receiveCopy(_ copy: Request.Copy, guest: String, input: any ByteSource, writeLine: (String) -> Void) -> MigrationReply? {
         do {
-            switch request.type {
-            case "check":
-                guard let guest = request.guest else { return errorReply("check needs the guest") }
-                return check(guest)
-            case "prepare":
-                guard let guest = request.guest else { return errorReply("prepare needs the guest") }
-                let report = check(guest)
-                // The checks run again under the target's own rules; -F overrides only the errors
-                // the check marks forceable (never DAS, restricted, name, or a missing device or vswitch).
-                if let blocking = report.errors?.first(where: { $0.forceable != true }) {
-                    return errorReply(blocking.detail)
-                }
-                var spec = GuestSpec(name: guest.name)
-                spec.vcpus = guest.vcpus
-                spec.memoryMB = guest.memoryMB
-                spec.label = guest.label
-                spec.osType = guest.osType
-                spec.resources = try (report.map ?? []).map { try ResourceStatement.parse($0) }
-                try writable().prepareArrival(spec, migrationID: id, peer: peer, returning: guest.returning)
-                failpoints.hit("target-after-prepare")
-                return MigrationReply(type: "prepared")
-            case "commit":
-                guard let name = request.guest?.name else { return errorReply("commit needs the guest's name") }
-                try writable().commitArrival(name, migrationID: id, peer: peer)
-                failpoints.hit("target-after-commit")
-                return MigrationReply(type: "committed")
-            case "abort":
-                guard let name = request.guest?.name else { return errorReply("abort needs the guest's name") }
-                try writable().abortArrival(name, migrationID: id, peer: peer)
-                return MigrationReply(type: "aborted")
-            case "status":
-                var reply = MigrationReply(type: "status")
-                let journal = try guests.journal(migrationID: id)
-                reply.phase = journal.last?.phase ?? "none"
-                // A migration whose source process still runs here is its own business: say so.
-                if let source = journal.first(where: { $0.role == "source" }),
-                    let holder = MigrationLock.holder(root: inventory.root, guest: source.guestName)
-                {
-                    reply.message = "running: \(holder)"
-                }
-                return reply
-            case "bye":
-                return MigrationReply(type: "bye")
-            default:
-                return errorReply("unknown request '\(request.type)'")
+            try writable().claimCopyDestination(copy.path, guest: guest, migrationID: copy.migrationID, peer: peerAddress ?? "source")
+        } catch let error as RegistryError {
+            writeLine(JSONLine.encode(errorReply(error.message)))
+            return nil
+        } catch {
+            writeLine(JSONLine.encode(errorReply("\(error)")))
+            return nil
+        }
+        writeLine(JSONLine.encode(MigrationReply(.copying)))
+        // The claim made the file: write it where the root resolves it, never through a symlink.
+        let destination = inventory.identify(copy.path)
+        let reply = BackingCopy.receive(realPath: inventory.root.real(destination.resolvedPath), size: copy.size, input: input) {
+            input.readLine().flatMap { try? ProtocolDecoder.request($0) }
+        }
+        writeLine(JSONLine.encode(reply))
+        return reply
+    }
+
+    /// Phase 4 here: the checks again, under this host's own rules, then the guest made Not
+    /// Runnable with its devices claimed. -F overrides only the errors the check marks forceable
+    /// (never DAS, restricted, name, or a missing device or vswitch).
+    func prepare(_ arrival: Request.Arrival) -> MigrationReply {
+        let report = check(arrival.guest)
+        if let blocking = report.errors?.first(where: { $0.forceable != true }) {
+            return errorReply(blocking.detail)
+        }
+        return answer {
+            var spec = GuestSpec(name: arrival.guest.name)
+            spec.vcpus = arrival.guest.vcpus
+            spec.memoryMB = arrival.guest.memoryMB
+            spec.label = arrival.guest.label
+            spec.osType = arrival.guest.osType
+            spec.resources = try (report.map ?? []).map { try ResourceStatement.parse($0) }
+            try writable().prepareArrival(spec, migrationID: arrival.migrationID, peer: peer(arrival.sourceHost), returning: arrival.guest.returning)
+            failpoints.hit("target-after-prepare")
+            return MigrationReply(.prepared)
+        }
+    }
+
+    /// Phase 6 here: the arrived guest becomes runnable.
+    func commit(_ settle: Request.Settle) -> MigrationReply {
+        answer {
+            try writable().commitArrival(settle.guestName, migrationID: settle.migrationID, peer: peer(settle.sourceHost))
+            failpoints.hit("target-after-commit")
+            return MigrationReply(.committed)
+        }
+    }
+
+    /// A rollback here: the Not Runnable arrival goes, or the copies' claims are released.
+    func abort(_ settle: Request.Settle) -> MigrationReply {
+        answer {
+            try writable().abortArrival(settle.guestName, migrationID: settle.migrationID, peer: peer(settle.sourceHost))
+            return MigrationReply(.aborted)
+        }
+    }
+
+    /// How far a migration got here, from the journal; a migration whose source process still runs
+    /// here is its own business, and the answer says so.
+    func status(_ query: Request.Status) -> MigrationReply {
+        answer {
+            var reply = MigrationReply(.status)
+            let journal = try guests.journal(migrationID: query.migrationID)
+            reply.phase = journal.last?.phase ?? .noRecord
+            if let source = journal.first(where: { $0.role == .source }),
+                let holder = MigrationLock.holder(root: inventory.root, guest: source.guestName)
+            {
+                reply.message = "running: \(holder)"
             }
+            return reply
+        }
+    }
+
+    /// The reply `body` makes, or an `error` reply with the message of what it threw.
+    func answer(_ body: () throws -> MigrationReply) -> MigrationReply {
+        do {
+            return try body()
         } catch let error as RegistryError {
             return errorReply(error.message)
         } catch {
@@ -163,7 +192,7 @@ public struct TargetAgent {
     }
 
     func errorReply(_ message: String) -> MigrationReply {
-        var reply = MigrationReply(type: "error")
+        var reply = MigrationReply(.error)
         reply.message = message
         return reply
     }
@@ -275,7 +304,7 @@ public struct TargetAgent {
             }
             map.append(statement.description)
         }
-        var reply = MigrationReply(type: "report")
+        var reply = MigrationReply(.report)
         reply.errors = errors
         reply.warnings = warnings
         reply.map = map

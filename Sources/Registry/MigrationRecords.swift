@@ -8,10 +8,14 @@ internal import Glibc
 public struct JournalEntry: Sendable, Equatable {
     public let migrationID: String
     public let guestName: String
-    public let role: String
+    public let role: MigrationRole
     public let peerHost: String
-    public let phase: String
+    public let phase: MigrationPhase
     public let detail: String?
+    /// On a source's rows: the guest's name on the target.
+    public let targetName: String?
+    /// On a `preparing` row: who took the migration's lock (`process 1234 on hostA`).
+    public let lockOwner: String?
     public let at: String
 }
 
@@ -42,15 +46,22 @@ extension GuestRegistry {
                 sql: "SELECT * FROM migrationJournal \(migrationID == nil ? "" : "WHERE migrationId = ?") ORDER BY id",
                 arguments: migrationID.map { [$0] } ?? []
             ).map { row in
-                JournalEntry(
-                    migrationID: row["migrationId"], guestName: row["guestName"], role: row["role"], peerHost: row["peerHost"],
-                    phase: row["phase"], detail: row["detail"], at: row["at"])
+                let (role, phase): (String, String) = (row["role"], row["phase"])
+                guard let role = MigrationRole(rawValue: role), let phase = MigrationPhase(rawValue: phase) else {
+                    throw RegistryError(
+                        .database,
+                        "migration journal row \(row["id"] as Int64) has role '\(Display.safe(role))' and phase '\(Display.safe(phase))', which this release does not know; a newer hpvm wrote it.")
+                }
+                return JournalEntry(
+                    migrationID: row["migrationId"], guestName: row["guestName"], role: role, peerHost: row["peerHost"],
+                    phase: phase, detail: row["detail"], targetName: row["targetName"], lockOwner: row["lockOwner"], at: row["at"])
             }
         }
     }
 
-    /// The last phase of every migration that has not ended (`done` or `aborted`), by migration id.
-    public func unfinishedMigrations(role: String) throws(RegistryError) -> [JournalEntry] {
+    /// The last row of every migration on one side that has not ended there
+    /// (``MigrationPhase/hasEnded(for:)``), oldest migration first.
+    public func unfinishedMigrations(role: MigrationRole) throws(RegistryError) -> [JournalEntry] {
         let entries = try journal().filter { $0.role == role }
         var last: [String: JournalEntry] = [:]
         var order: [String] = []
@@ -59,29 +70,36 @@ extension GuestRegistry {
             last[entry.migrationID] = entry
         }
         return order.compactMap { last[$0] }
-            .filter { !["done", "aborted"].contains($0.phase) && !($0.role == "target" && $0.phase == "committed") }
+            .filter { !$0.phase.hasEnded(for: role) }
     }
 
     /// Appends a journal row in its own transaction (a phase that changes nothing else).
-    public func record(_ migrationID: String, guest: String, role: String, peer: String, phase: String, detail: String? = nil)
+    public func record(_ migrationID: String, guest: String, role: MigrationRole, peer: String, phase: MigrationPhase, detail: String? = nil)
         throws(RegistryError)
     {
         try store.write { db in try appendJournal(db, migrationID, guest, role, peer, phase, detail) }
     }
 
+    /// Appends a journal row in the caller's transaction, with its audit row. A source's row
+    /// carries the guest's name on the target (given on `preparing`, then taken from that row).
     func appendJournal(
-        _ db: Database, _ migrationID: String, _ guest: String, _ role: String, _ peer: String, _ phase: String, _ detail: String?,
-        extra: String = ""
+        _ db: Database, _ migrationID: String, _ guest: String, _ role: MigrationRole, _ peer: String, _ phase: MigrationPhase,
+        _ detail: String?, targetName: String? = nil, lockOwner: String? = nil, extra: String = ""
     ) throws {
         try db.run(
             sql: """
-                INSERT INTO migrationJournal (migrationId, guestName, role, peerHost, phase, detail, at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO migrationJournal (migrationId, guestName, role, peerHost, phase, detail, at, targetName, lockOwner)
+                VALUES (?, ?, ?, ?, ?, ?, ?, CASE WHEN ? = '\(MigrationRole.source.rawValue)' THEN coalesce(?, (
+                    SELECT targetName FROM migrationJournal WHERE migrationId = ? AND role = '\(MigrationRole.source.rawValue)'
+                    AND phase = '\(MigrationPhase.preparing.rawValue)'
+                    ORDER BY id LIMIT 1)) END, ?)
                 """,
-            arguments: [migrationID, guest, role, peer, phase, detail, audit.now()])
+            arguments: [
+                migrationID, guest, role.rawValue, peer, phase.rawValue, detail, audit.now(), role.rawValue, targetName, migrationID, lockOwner,
+            ])
         try AuditLog.append(
             db, audit, action: "migration", object: guest,
-            change: #"{"migration":\#(json(migrationID)),"role":"\#(role)","peer":\#(json(peer)),"phase":"\#(phase)"\#(extra)}"#)
+            change: #"{"migration":\#(json(migrationID)),"role":"\#(role.rawValue)","peer":\#(json(peer)),"phase":"\#(phase.rawValue)"\#(extra)}"#)
     }
 
     // MARK: - Source side
@@ -89,9 +107,13 @@ extension GuestRegistry {
     /// Phase 1: locks a runnable, modifiable guest for this migration (it stays runnable) and
     /// returns what the target must check. Refuses a guest with a shared storage device.
     ///
-    /// - Parameter lock: false for a check only (`-s`), which changes nothing.
-    ///   The journal's `preparing` row records `targetName`, the guest's name on the target.
-    public func lockForMigration(_ name: String, migrationID: String, peer: String, targetName: String? = nil, lock: Bool = true)
+    /// - Parameters:
+    ///   - targetName: the guest's name on the target, recorded in the journal's `targetName`.
+    ///   - lockOwner: who takes the lock (`process 1234 on hostA`), recorded with it.
+    ///   - lock: false for a check only (`-s`), which changes nothing.
+    public func lockForMigration(
+        _ name: String, migrationID: String, peer: String, targetName: String? = nil, lockOwner: String? = nil, lock: Bool = true
+    )
         throws(RegistryError)
         -> (Guest, [MigratingResource])
     {
@@ -124,7 +146,7 @@ extension GuestRegistry {
             }
             if lock {
                 try db.run(sql: "UPDATE guest SET migrationLock = ? WHERE id = ?", arguments: [migrationID, guest.id])
-                try appendJournal(db, migrationID, name, "source", peer, "preparing", targetName ?? name)
+                try appendJournal(db, migrationID, name, .source, peer, .preparing, nil, targetName: targetName ?? name, lockOwner: lockOwner)
             }
             return (guest, resources)
         }
@@ -138,12 +160,12 @@ extension GuestRegistry {
             guard let last = try db.row(
                 sql: """
                     SELECT migrationId, role, phase FROM migrationJournal WHERE guestName = ? AND migrationId != ?
-                    AND ((role = 'target' AND phase = 'committed') OR (role = 'source' AND phase IN ('source-disabled', 'done')))
+                    AND ((role = '\(MigrationRole.target.rawValue)' AND phase = ?) OR (role = '\(MigrationRole.source.rawValue)' AND phase IN (?, ?)))
                     ORDER BY id DESC LIMIT 1
                     """,
-                arguments: [name, current])
+                arguments: [name, current, MigrationPhase.committed.rawValue, MigrationPhase.sourceDisabled.rawValue, MigrationPhase.done.rawValue])
             else { return nil }
-            guard (last["role"] as String) == "target" && (last["phase"] as String) == "committed" else { return nil }
+            guard MigrationRole(rawValue: last["role"]) == .target && MigrationPhase(rawValue: last["phase"]) == .committed else { return nil }
             let id: String = last["migrationId"]
             // The very guest that arrived: not removed and made again, nor renamed, since (the audit
             // log, written in the same transactions, says).
@@ -177,7 +199,7 @@ extension GuestRegistry {
             guard db.changesCount == 1 else {
                 throw RegistryError(.conflict, "guest \(name) is no longer locked by migration \(migrationID).")
             }
-            try appendJournal(db, migrationID, name, "source", peer, "source-disabled", nil)
+            try appendJournal(db, migrationID, name, .source, peer, .sourceDisabled, nil)
         }
     }
 
@@ -187,7 +209,7 @@ extension GuestRegistry {
     public func finishSource(_ name: String, migrationID: String, peer: String, remove: Bool) throws(RegistryError) {
         try store.write { db in
             try db.run(sql: "UPDATE guest SET migrationLock = NULL WHERE name = ? AND migrationLock = ?", arguments: [name, migrationID])
-            try appendJournal(db, migrationID, name, "source", peer, remove ? "removing" : "done", nil)
+            try appendJournal(db, migrationID, name, .source, peer, remove ? .removing : .done, nil)
         }
     }
 
@@ -197,7 +219,7 @@ extension GuestRegistry {
         if let guest = try guest(named: name), guest.migrationLock == nil, !guest.runnable {
             try remove(name, force: true)
         }
-        try record(migrationID, guest: name, role: "source", peer: peer, phase: "done", detail: "removed")
+        try record(migrationID, guest: name, role: .source, peer: peer, phase: .done, detail: "removed")
     }
 
     /// After the point of no return, when the target has no record of the migration: the guest
@@ -206,7 +228,7 @@ extension GuestRegistry {
     public func strandSource(_ name: String, migrationID: String, peer: String) throws(RegistryError) {
         try store.write { db in
             try db.run(sql: "UPDATE guest SET migrationLock = NULL WHERE name = ? AND migrationLock = ?", arguments: [name, migrationID])
-            try appendJournal(db, migrationID, name, "source", peer, "aborted", "the target has no record; left Not Runnable here")
+            try appendJournal(db, migrationID, name, .source, peer, .aborted, "the target has no record; left Not Runnable here")
         }
     }
 
@@ -219,7 +241,7 @@ extension GuestRegistry {
     {
         try store.write { db in
             try db.run(sql: "UPDATE guest SET migrationLock = NULL WHERE name = ? AND migrationLock = ?", arguments: [name, migrationID])
-            try appendJournal(db, migrationID, name, "source", peer, targetDone ? "aborted" : "aborting", reason)
+            try appendJournal(db, migrationID, name, .source, peer, targetDone ? .aborted : .aborting, reason)
         }
     }
 
@@ -238,9 +260,9 @@ extension GuestRegistry {
         if existing.runnable { return "a guest named \(name) already exists, runnable" }
         if let lock = existing.migrationLock { return "a guest named \(name) already exists, locked by migration \(lock)" }
         let last = try db.row(
-            sql: "SELECT migrationId, phase, detail FROM migrationJournal WHERE guestName = ? AND role = 'source' ORDER BY id DESC LIMIT 1",
+            sql: "SELECT migrationId, phase, detail FROM migrationJournal WHERE guestName = ? AND role = '\(MigrationRole.source.rawValue)' ORDER BY id DESC LIMIT 1",
             arguments: [name])
-        guard let returning, let last, (last["migrationId"] as String) == returning, (last["phase"] as String) == "done",
+        guard let returning, let last, (last["migrationId"] as String) == returning, MigrationPhase(rawValue: last["phase"]) == .done,
             (last["detail"] as String?) != "removed"
         else {
             return "a guest named \(name) already exists (Not Runnable, but not the copy this guest left when it migrated away)"
@@ -280,7 +302,7 @@ extension GuestRegistry {
             for statement in spec.resources {
                 try attach(statement, to: &guest, db)
             }
-            try appendJournal(db, migrationID, spec.name, "target", peer, "prepared", nil)
+            try appendJournal(db, migrationID, spec.name, .target, peer, .prepared, nil)
         }
     }
 
@@ -307,7 +329,7 @@ extension GuestRegistry {
         for statement in spec.resources {
             try attach(statement, to: &guest, db)
         }
-        try appendJournal(db, migrationID, spec.name, "target", peer, "prepared", "returning:\(returning)", extra: #","returning":true"#)
+        try appendJournal(db, migrationID, spec.name, .target, peer, .prepared, "returning:\(returning)", extra: #","returning":true"#)
     }
 
     /// Phase 6: the arrived guest becomes runnable.
@@ -326,7 +348,7 @@ extension GuestRegistry {
                 }
                 return
             }
-            try appendJournal(db, migrationID, name, "target", peer, "committed", nil)
+            try appendJournal(db, migrationID, name, .target, peer, .committed, nil)
         }
     }
 
@@ -368,7 +390,7 @@ extension GuestRegistry {
             }
             try db.run(sql: "INSERT OR IGNORE INTO dependent (deviceId, name, kind) VALUES (?, ?, 'guest')", arguments: [entryID, name])
             try appendJournal(
-                db, migrationID, name, "target", peer, "copy-claimed", location,
+                db, migrationID, name, .target, peer, .copyClaimed, location,
                 extra: #","location":\#(json(location)),"entry":\#(json(entry?.name ?? location))\#(created)"#)
         }
     }
@@ -379,7 +401,7 @@ extension GuestRegistry {
     func releaseCopyClaims(_ name: String, migrationID: String, _ db: Database) throws {
         let claimed = try db.fetchAll(
             String.self,
-            sql: "SELECT detail FROM migrationJournal WHERE migrationId = ? AND role = 'target' AND phase = 'copy-claimed'",
+            sql: "SELECT detail FROM migrationJournal WHERE migrationId = ? AND role = '\(MigrationRole.target.rawValue)' AND phase = '\(MigrationPhase.copyClaimed.rawValue)'",
             arguments: [migrationID])
         for location in claimed {
             guard let entry = try DeviceTable.entry(named: location, db), entry.dependents.contains(name) else { continue }
@@ -403,11 +425,11 @@ extension GuestRegistry {
                 try store.write { db in
                     let claims = try db.fetchOne(
                         Int.self,
-                        sql: "SELECT count(*) FROM migrationJournal WHERE migrationId = ? AND role = 'target' AND phase = 'copy-claimed'",
+                        sql: "SELECT count(*) FROM migrationJournal WHERE migrationId = ? AND role = '\(MigrationRole.target.rawValue)' AND phase = '\(MigrationPhase.copyClaimed.rawValue)'",
                         arguments: [migrationID]) ?? 0
                     guard claims > 0 else { return }
                     try releaseCopyClaims(name, migrationID: migrationID, db)
-                    try appendJournal(db, migrationID, name, "target", peer, "aborted", "copy claims released")
+                    try appendJournal(db, migrationID, name, .target, peer, .aborted, "copy claims released")
                 }
             }
             return
@@ -416,7 +438,7 @@ extension GuestRegistry {
         let returning = try store.read { db in
             try db.fetchOne(
                 String.self,
-                sql: "SELECT detail FROM migrationJournal WHERE migrationId = ? AND role = 'target' AND phase = 'prepared' ORDER BY id DESC LIMIT 1",
+                sql: "SELECT detail FROM migrationJournal WHERE migrationId = ? AND role = '\(MigrationRole.target.rawValue)' AND phase = '\(MigrationPhase.prepared.rawValue)' ORDER BY id DESC LIMIT 1",
                 arguments: [migrationID])
         }
         if returning?.hasPrefix("returning:") == true {
@@ -424,7 +446,7 @@ extension GuestRegistry {
                 try db.run(
                     sql: "UPDATE guest SET migrationLock = NULL, statusReason = ? WHERE id = ? AND migrationLock = ?",
                     arguments: ["migrated to \(peer)", guest.id, migrationID])
-                try appendJournal(db, migrationID, name, "target", peer, "aborted", "the Not Runnable copy stays")
+                try appendJournal(db, migrationID, name, .target, peer, .aborted, "the Not Runnable copy stays")
             }
             return
         }
@@ -432,7 +454,7 @@ extension GuestRegistry {
             try db.run(sql: "UPDATE guest SET migrationLock = NULL, modifiable = 1 WHERE id = ?", arguments: [guest.id])
         }
         try remove(name, force: true)
-        try record(migrationID, guest: name, role: "target", peer: peer, phase: "aborted")
+        try record(migrationID, guest: name, role: .target, peer: peer, phase: .aborted)
     }
 }
 

@@ -86,6 +86,26 @@ import Testing
         #expect(reply.sha256 == digestHex(expected()))
     }
 
+    /// A hostile `data` header whose offset is near Int64.max is refused; it must not overflow (a
+    /// trap would end the target half) when its range is checked. Run in a child process, so that
+    /// a crash fails this test only.
+    @Test func aDataHeaderWhoseRangeOverflowsIsRefused() async throws {
+        await #expect(processExitsWith: .success) {
+            let folder = try HostBuilder.temporary(prefix: "hpvm-image")
+            defer { folder.remove() }
+            let path = folder.path + "/dest.img"
+            try Data(repeating: 0xFF, count: 4096).write(to: URL(fileURLWithPath: path))
+            var header = MigrationRequest(type: "data", migrationID: "m1")
+            header.offset = Int64.max - 10
+            header.length = 4096
+            let input = Feed(Array((JSONLine.encode(header) + "\n").utf8) + [UInt8](repeating: 0x22, count: 4096))
+            let reply = BackingCopy.receive(realPath: path, size: 4096, input: input) {
+                input.readLine().flatMap { JSONLine.decode(MigrationRequest.self, $0) }
+            }
+            guard reply.type == "error" else { exit(1) }
+        }
+    }
+
     func digestHex(_ bytes: [UInt8]) -> String {
         let hash = StreamingSHA256()
         hash.update(bytes)

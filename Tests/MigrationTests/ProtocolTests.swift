@@ -43,7 +43,7 @@ struct ProtocolDecoderTests {
         report.map = ["disk:avio_stor:0,0,0:disk:/dev/rdisk/disk1"]
         report.host = "b"
         var status = MigrationReply(type: "status")
-        status.phase = "prepared"
+        status.phase = .prepared
         var copied = MigrationReply(type: "copied")
         copied.sha256 = "00"
         var error = MigrationReply(type: "error")
@@ -122,6 +122,22 @@ struct ProtocolDecoderTests {
         }
     }
 
+    /// The design step: commit and abort name the guest; no made-up guest carries its name.
+    @Test func commitAndAbortCarryTheGuestsNameAndNothingElse() throws {
+        for type in ["commit", "abort"] {
+            let request = try ProtocolDecoder.request(#"{"type":"\#(type)","migrationID":"m","guestName":"g1"}"#)
+            #expect(request.targetGuestName == "g1" && request.guest == nil)
+            #expect(throws: ProtocolViolation.self) { try ProtocolDecoder.request(#"{"type":"\#(type)","migrationID":"m"}"#) }
+            #expect(throws: ProtocolViolation.self) { try ProtocolDecoder.request(#"{"type":"\#(type)","migrationID":"m","guestName":""}"#) }
+        }
+        // A phase a status may report is one of the journal's; any other is refused
+        for phase in MigrationPhase.allCases {
+            let reply = try ProtocolDecoder.reply(#"{"type":"status","phase":"\#(phase.rawValue)"}"#, to: .status)
+            #expect(reply.phase == phase)
+        }
+        #expect(throws: ProtocolViolation.self) { try ProtocolDecoder.reply(#"{"type":"status","phase":"Prepared"}"#, to: .status) }
+    }
+
     @Test func aLineOverTheLimitIsRefused() {
         let line = #"{"type":"bye","path":""# + String(repeating: "x", count: ProtocolDecoder.lineLimit) + #""}"#
         #expect(throws: ProtocolViolation.self) { try ProtocolDecoder.request(line) }
@@ -192,5 +208,36 @@ struct SplitMix {
         #expect(result.stderr.contains("hpvmmigrate --recover -P g1"), "\(result.stderr)")
         // Past the point of no return: Not Runnable here, finished (or reported) by recovery.
         #expect(try hosts.runnable("A", "g1") == false)
+    }
+}
+
+/// The design step end to end: recovery names the guest to the target, and sends no made-up guest.
+@Suite(.requiresRootAndSSHD, .serialized) struct RecoveryRequestTests {
+    @Test func recoveryCommitsByTheGuestsNameOnTheTarget() throws {
+        // Given a migration to the name g2 stopped past the point of no return
+        let hosts = try TwoHosts()
+        #expect(try hosts.on("A", "hpvmcreate", ["-P", "g1", "-r", "1G", "-a", "disk:avio_stor::disk:/dev/rdisk/disk1"]).status == 0)
+        #expect(try hosts.migrate("-P", "g1", "-N", "g2", environment: ["HPVM_FAILPOINT": "source-after-disable"]).status != 0)
+        // When recovery talks to a target that records what it is sent
+        let log = hosts.scratch + "/requests.log"
+        let script = hosts.scratch + "/recording-target.sh"
+        let answers = [#"{"type":"hello","version":1,"host":"b"}"#, #"{"type":"status","phase":"prepared"}"#, #"{"type":"committed"}"#]
+        try ("#!/bin/sh\n" + answers.map { "read line\nprintf '%s\\n' \"$line\" >> \(log)\necho '\($0)'\n" }.joined())
+            .write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        let recovered = try hosts.on("A", "hpvmmigrate", ["--recover"], environment: ["HPVM_REMOTE_COMMAND": script])
+        #expect(recovered.status == 0, "\(recovered.stderr)")
+        // Then the commit names g2, the guest's name there, and carries no guest description
+        let requests = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        #expect(requests.count == 3)
+        let commit = try #require(requests.last)
+        #expect(commit.contains(#""type":"commit""#) && commit.contains(#""guestName":"g2""#), "\(commit)")
+        #expect(!commit.contains(#""guest":"#) && !commit.contains("vcpus"), "\(commit)")
+        #expect(try hosts.runnable("A", "g1") == false)
+        // and the journal keeps the target's name and who held the lock in their own columns
+        let db = hosts.rootA.path + "/var/opt/hpvm/common/hpvm_mgmtdb.sqlite"
+        let row = try TwoHosts.capture(
+            "/usr/bin/sqlite3", [db, "SELECT targetName || '|' || lockOwner FROM migrationJournal WHERE phase = 'preparing'"], environment: [:])
+        #expect(row.stdout.hasPrefix("g2|process "), "\(row.stdout)\(row.stderr)")
     }
 }

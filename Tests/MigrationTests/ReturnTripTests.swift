@@ -89,6 +89,14 @@ extension TwoHosts {
 
     /// An sshd on host A as well (its own config, A's root), stopped by its id when `body` ends.
     func withSSHDOnA(_ body: () throws -> Void) throws {
+        let pid = try startSSHDOnA()
+        defer { Self.stop(sshd: pid) }
+        try body()
+    }
+
+    /// Starts an sshd on host A (its own config, A's root, A's key in known_hosts); returns its
+    /// pid, for ``stop(sshd:)``.
+    func startSSHDOnA() throws -> pid_t {
         let config = """
             Port 22
             ListenAddress \(Self.addressA)
@@ -107,22 +115,29 @@ extension TwoHosts {
         try config.write(toFile: scratch + "/sshdA_config", atomically: true, encoding: .utf8)
         let hostKey = try String(contentsOfFile: scratch + "/host_ed25519.pub", encoding: .utf8)
         let known = try String(contentsOfFile: scratch + "/known_hosts", encoding: .utf8)
-        try (known + "\(Self.addressA) \(hostKey.split(separator: " ").prefix(2).joined(separator: " "))\n")
-            .write(toFile: scratch + "/known_hosts", atomically: true, encoding: .utf8)
+        let entry = "\(Self.addressA) \(hostKey.split(separator: " ").prefix(2).joined(separator: " "))\n"
+        if !known.contains(entry) {
+            try (known + entry).write(toFile: scratch + "/known_hosts", atomically: true, encoding: .utf8)
+        }
+        try? FileManager.default.removeItem(atPath: scratch + "/sshdA.log")
         let pid = try TwoHosts.spawn(
             "/usr/sbin/ip", ["netns", "exec", nsA, "/usr/sbin/sshd", "-D", "-f", scratch + "/sshdA_config", "-E", scratch + "/sshdA.log"])
-        defer {
-            kill(pid, SIGTERM)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
         var up = false
         for _ in 0..<100 where !up {
             up = (try? String(contentsOfFile: scratch + "/sshdA.log", encoding: .utf8))?.contains("Server listening") == true
             if !up { usleep(50_000) }
         }
-        try #require(up, "sshd did not start in \(nsA)")
-        try body()
+        guard up else {
+            Self.stop(sshd: pid)
+            throw TestFailure("sshd did not start in \(nsA)")
+        }
+        return pid
     }
 
+    /// Stops an sshd this test started, by its pid.
+    static func stop(sshd pid: pid_t) {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
 }

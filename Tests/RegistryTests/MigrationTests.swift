@@ -1,4 +1,5 @@
 import GRDB
+import Host
 import Testing
 @testable import Registry
 
@@ -26,5 +27,29 @@ import Testing
         #expect(try store.stringsForTesting("SELECT name FROM device") == ["/dev/sdb"])
         #expect(try store.stringsForTesting("SELECT mac FROM guestResource") == ["02aabbccddee"])
         #expect(try store.stringsForTesting("SELECT name FROM sqlite_master WHERE name = 'guestResource_mac'") == ["guestResource_mac"])
+    }
+
+    @Test func theJournalsTargetNameComesOutOfTheFreeTextDetailWhenMigratedTo0006() throws {
+        // Given a registry at migration 0005 whose journal kept the target's name in `detail`
+        let queue = try DatabaseQueue()
+        try RegistryMigrator.migrator.migrate(queue, upTo: M0005AddGuestHPSettings.identifier)
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO migrationJournal (migrationId, guestName, role, peerHost, phase, detail, at) VALUES
+                    ('m1', 'g1', 'source', 'hostB', 'preparing', 'g1new', 't'),
+                    ('m1', 'g1', 'source', 'hostB', 'source-disabled', NULL, 't'),
+                    ('m1', 'g1new', 'target', 'hostA', 'prepared', NULL, 't');
+                    """)
+        }
+        // When the store opens it
+        let store = try RegistryStore(queue, path: nil)
+        // Then every source row carries the target's name in its own column; target rows none
+        #expect(try store.stringsForTesting("SELECT coalesce(targetName, '-') FROM migrationJournal ORDER BY id") == ["g1new", "g1new", "-"])
+        let guests = GuestRegistry(store: store, root: HostRoot("/"), audit: AuditContext(user: "tester", command: "test"))
+        let entries = try guests.journal(migrationID: "m1")
+        #expect(entries.map(\.phase) == [.preparing, .sourceDisabled, .prepared])
+        #expect(entries.map(\.role) == [.source, .source, .target])
+        #expect(try guests.unfinishedMigrations(role: .source).map(\.targetName) == ["g1new"])
     }
 }

@@ -8,6 +8,7 @@ enum RegistryMigrator {
         M0004AuditChainTrigger.identifier,
         M0005AddGuestHPSettings.identifier,
         M0006FleetLeases.identifier,
+        M0006MigrationJournalColumns.identifier,
     ]
 
     static var migrator: DatabaseMigrator {
@@ -29,6 +30,9 @@ enum RegistryMigrator {
         }
         migrator.registerMigration(M0006FleetLeases.identifier) { db in
             try db.execute(sql: M0006FleetLeases.sql)
+        }
+        migrator.registerMigration(M0006MigrationJournalColumns.identifier) { db in
+            try db.execute(sql: M0006MigrationJournalColumns.sql)
         }
         return migrator
     }
