@@ -282,6 +282,28 @@ import Testing
         #expect(try cli.runtime("hpvmstop", "-P", "g1", "-F", "-Q").status == 0)
     }
 
+    /// An `hpvmconsole -P g1` session, returned once it says it is attached (or its standard error
+    /// closed): the process, its standard input, its standard error and what it has said there so far.
+    static func attachedConsole(_ cli: CLIHost) throws -> (Process, Pipe, Pipe, Data) {
+        let console = Process()
+        console.executableURL = URL(fileURLWithPath: binDirectory + "/hpvmconsole")
+        console.arguments = ["-P", "g1"]
+        console.environment = ["HPVM_ROOT": cli.root, "PATH": "/usr/bin:/bin"]
+        let input = Pipe()
+        let errors = Pipe()
+        console.standardInput = input
+        console.standardOutput = FileHandle.nullDevice
+        console.standardError = errors
+        try console.run()
+        var attached = Data()
+        while !String(decoding: attached, as: UTF8.self).contains("type ~. to leave") {
+            let chunk = errors.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            attached.append(chunk)
+        }
+        return (console, input, errors, attached)
+    }
+
     @Test func consoleAttachesLeavesOnTildeDotAndIsOneAtATime() throws {
         let cli = try Self.hostWithGuest()
         // Not running: refused
@@ -289,23 +311,8 @@ import Testing
         #expect(off.status == 1 && off.stderr == "hpvmconsole: guest g1 is not running.\n")
         #expect(try cli.runtime("hpvmstart", "-P", "g1").status == 0)
         // Given one console session held open
-        let first = Process()
-        first.executableURL = URL(fileURLWithPath: binDirectory + "/hpvmconsole")
-        first.arguments = ["-P", "g1"]
-        first.environment = ["HPVM_ROOT": cli.root, "PATH": "/usr/bin:/bin"]
-        let input = Pipe()
-        let errors = Pipe()
-        first.standardInput = input
-        first.standardOutput = FileHandle.nullDevice
-        first.standardError = errors
-        try first.run()
+        let (first, input, errors, _) = try Self.attachedConsole(cli)
         defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
-        var attached = Data()
-        while !String(decoding: attached, as: UTF8.self).contains("type ~. to leave") {
-            let chunk = errors.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            attached.append(chunk)
-        }
         // Then a second is refused, naming the holder
         let second = try cli.runtime("hpvmconsole", "-P", "g1")
         #expect(second.status == 1)
@@ -316,25 +323,11 @@ import Testing
         #expect(first.terminationStatus == 0)
         #expect(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("left guest g1's console"))
         // and a console attached when the guest stops says so
-        let last = Process()
-        last.executableURL = URL(fileURLWithPath: binDirectory + "/hpvmconsole")
-        last.arguments = ["-P", "g1"]
-        last.environment = ["HPVM_ROOT": cli.root, "PATH": "/usr/bin:/bin"]
-        let held = Pipe()
-        let said = Pipe()
-        last.standardInput = held
-        last.standardOutput = FileHandle.nullDevice
-        last.standardError = said
-        try last.run()
+        let (last, held, said, attachedLast) = try Self.attachedConsole(cli)
+        var heard = attachedLast
         defer { if last.isRunning { kill(last.processIdentifier, SIGKILL) } }
-        var heard = Data()
-        while !String(decoding: heard, as: UTF8.self).contains("type ~. to leave") {
-            let chunk = said.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            heard.append(chunk)
-        }
         #expect(try cli.runtime("hpvmstop", "-P", "g1", "-F", "-Q").status == 0)
-        last.waitUntilExit()
+        withExtendedLifetime(held) { last.waitUntilExit() }  // its standard input stays open: it leaves because the guest stopped
         #expect(last.terminationStatus == 0)
         heard.append(said.fileHandleForReading.readDataToEndOfFile())
         #expect(String(decoding: heard, as: UTF8.self).hasSuffix("hpvmconsole: guest g1 stopped; its console closed.\n"))
