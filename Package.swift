@@ -37,7 +37,7 @@ let package = Package(
         .systemLibrary(name: "CSysLog"),
         .target(name: "SSH", dependencies: ["CLibSSH2", "CLazyLink"], swiftSettings: strictSettings),
         .target(name: "Checksum", dependencies: ["CCrypto", "CLazyLink"], swiftSettings: strictSettings),
-        .target(name: "Migration", dependencies: ["Registry", "Host", "SSH", "Checksum"], swiftSettings: strictSettings),
+        .target(name: "Migration", dependencies: ["Registry", "Host", "SSH", "Checksum", "Runtime"], swiftSettings: strictSettings),
         .target(
             name: "Registry",
             dependencies: [
@@ -116,7 +116,7 @@ let package = Package(
         .target(
             name: "Migrate",
             dependencies: [
-                "Registry", "HPVMCLI", "GuestTools", "Migration", "SSH",
+                "Registry", "HPVMCLI", "GuestTools", "Migration", "SSH", "Runtime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -144,7 +144,7 @@ let package = Package(
         .testTarget(name: "SSHTests", dependencies: ["SSH", "HPVMTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "MigrationTests",
-            dependencies: ["Migration", "Registry", "Host", "HPVMTestSupport", "Checksum", "SSHSetup", "SSH"],
+            dependencies: ["Migration", "Registry", "Host", "HPVMTestSupport", "Checksum", "SSHSetup", "SSH", "Runtime"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "HostTests", dependencies: ["Host", "HPVMTestSupport"], swiftSettings: strictSettings),

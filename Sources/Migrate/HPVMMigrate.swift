@@ -3,6 +3,7 @@ import GuestTools
 public import HPVMCLI
 public import Migration
 import Registry
+import Runtime
 import SSH
 
 #if canImport(Glibc)
@@ -19,7 +20,8 @@ public struct HPVMMigrate: ParsableCommand, HPVMCommand {
         abstract: "Migrate a guest to another VM host after proving that host can run it.",
         usage: """
             hpvmmigrate {-P vm-name | -p vm-number} -h target-host [-N new-vm-name] [-l vm-label] [-c number-vcpus]
-                        [-r amount] [-m rsrc]... [-t] [-D] [-s [--json]] [-F] [-q]
+                        [-r amount] [-m rsrc [-C]]... [-t] [-d] [-b] [-D] [-s [--json]] [-F] [-q]
+              hpvmmigrate -o {-P vm-name | -p vm-number} -h target-host [-N new-vm-name] [-l vm-label] [-m rsrc]... [-t] [-D] [-s [--json]] [-F] [-q]
               hpvmmigrate --recover [-P vm-name]
               hpvmmigrate -v | -H
             """,
@@ -77,13 +79,13 @@ public struct HPVMMigrate: ParsableCommand, HPVMCommand {
     @Flag(name: .long, help: "With -s: print the check report as one JSON document.")
     var json = false
 
-    @Flag(name: .customShort("b"), help: "Boot the guest on the target (needs a guest runtime; refused).")
+    @Flag(name: .customShort("b"), help: "Boot (start) the guest on the target once it is migrated.")
     var boot = false
 
-    @Flag(name: .customShort("d"), help: "Stop a running guest first (needs a guest runtime; refused).")
+    @Flag(name: .customShort("d"), help: "Stop the running guest here once the target's checks passed, then migrate it offline.")
     var stop = false
 
-    @Flag(name: .customShort("o"), help: "Online migration (needs a guest runtime; refused).")
+    @Flag(name: .customShort("o"), help: "Online migration: move the running guest, its memory and state, to the target.")
     var online = false
 
     @Flag(name: .long, help: "Finish or roll back unfinished migrations from or to this host.")
@@ -108,8 +110,13 @@ public struct HPVMMigrate: ParsableCommand, HPVMCommand {
     var user: String?
 
     public func validate() throws {
-        if boot || stop || online {
-            throw ValidationError("-b, -d and -o need a running guest, and guests are defined, not run, in this release; migrate offline without them.")
+        if online {
+            if copy { throw ValidationError("-C copies storage offline; a running guest keeps its storage: give -o without -C, or migrate offline.") }
+            if vcpus != nil || memory != nil {
+                throw ValidationError("-c and -r change the guest's hardware, which a running guest keeps across -o; change them after, with hpvmmodify.")
+            }
+            if stop { throw ValidationError("-d stops the guest for an offline migration; -o moves it running: give one of them.") }
+            if boot { throw ValidationError("-b starts the guest on the target after an offline migration; with -o it runs there already.") }
         }
         if copy && storage.isEmpty { throw ValidationError("-C goes with -m: name the target device to copy each backing store into.") }
         if version || target || recover { return }
@@ -134,15 +141,22 @@ public struct HPVMMigrate: ParsableCommand, HPVMCommand {
         }
         let environment = try CommandEnvironment.current(name: Self.commandName)
         var env: [String: String] = [:]
-        for key in ["HOME", "HPVM_SSH_USER", "HPVM_SSH_PORT", "HPVM_SSH_IDENTITY", "HPVM_SSH_KNOWN_HOSTS", "HPVM_REMOTE_COMMAND", "HPVM_FAILPOINT", "HPVM_MIGRATE_TIMEOUT"] {
+        for key in [
+            "HOME", "HPVM_SSH_USER", "HPVM_SSH_PORT", "HPVM_SSH_IDENTITY", "HPVM_SSH_KNOWN_HOSTS", "HPVM_REMOTE_COMMAND", "HPVM_FAILPOINT",
+            "HPVM_MIGRATE_TIMEOUT", "HPVM_MIGRATE_BANDWIDTH", "HPVM_MIGRATE_DOWNTIME",
+        ] {
             if let value = getenv(key) { env[key] = String(cString: value) }
         }
         let failpoints = Failpoints(environment: env["HPVM_FAILPOINT"])
         let hostName = Self.hostName()
+        // Online migration, -d, -b and their recovery drive QEMU; a host whose runtime settings are
+        // wrong still migrates offline.
+        let runtime = try? GuestCommand.runtime(environment)
         if target {
-            try Self.serveTarget(environment, failpoints: failpoints, hostName: hostName)
+            try Self.serveTarget(environment, failpoints: failpoints, hostName: hostName, runtime: runtime)
             return
         }
+        let stream = try Self.streamSettings(env)
         // The deadline: --timeout, else HPVM_MIGRATE_TIMEOUT, else the guest's
         // migrate_init_phase_timeout (hpvmmodify -x), else the default.
         var given: Int?
@@ -169,16 +183,18 @@ public struct HPVMMigrate: ParsableCommand, HPVMCommand {
             if recover {
                 let migration = SourceMigration(
                     guests: guests, connector: connector(deadline: given ?? SSHConnector.defaultDeadline), failpoints: failpoints,
-                    sourceHost: hostName)
+                    sourceHost: hostName, runtime: runtime)
                 let lines = try migration.recover(guest: name)
                 if !quiet { Output.write(lines.map { "hpvmmigrate: \($0)\n" }.joined()) }
                 return
             }
             let guest = try GuestCommand.guestName(guests, name: name, number: number)
-            let stored = (try guests.settings(of: guest)["migrate_init_phase_timeout"]).flatMap { Self.seconds($0) }
+            let settings = try guests.settings(of: guest)
+            let stored = settings["migrate_init_phase_timeout"].flatMap { Self.seconds($0) }
+            let deadline = given ?? stored ?? SSHConnector.defaultDeadline
             let migration = SourceMigration(
-                guests: guests, connector: connector(deadline: given ?? stored ?? SSHConnector.defaultDeadline),
-                failpoints: failpoints, sourceHost: hostName)
+                guests: guests, connector: connector(deadline: deadline),
+                failpoints: failpoints, sourceHost: hostName, runtime: runtime)
             var options = MigrationOptions(guest: guest, host: host ?? "")
             options.newName = try newName.map { try GuestRules.name($0) }
             options.label = try label.map { try GuestRules.label($0) }
@@ -191,6 +207,13 @@ public struct HPVMMigrate: ParsableCommand, HPVMCommand {
             options.force = force
             options.copy = copy
             options.progress = !quiet && isatty(2) == 1
+            options.online = online
+            options.stopFirst = stop
+            options.boot = boot
+            options.stream = stream
+            options.silence = deadline
+            // HP: migrate_copy_phase_timeout 0 (the default) is no limit.
+            options.streamTimeout = settings["migrate_copy_phase_timeout"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
             let outcome = try migration.run(options)
             if checkOnly {
                 if json, let report = outcome.report {
@@ -205,6 +228,11 @@ public struct HPVMMigrate: ParsableCommand, HPVMCommand {
                 }
             } else if !quiet {
                 Output.write(outcome.forced.map { "hpvmmigrate: forced past (-F): \($0.kind): \($0.detail)\n" }.joined())
+                if let live = outcome.live {
+                    Output.write(
+                        "hpvmmigrate: online: \(live.transferred >> 20) MiB of memory in \(Double(live.totalTime) / 1000) s, the guest stood still for \(live.downtime) ms (\(live.passes) passes).\n")
+                }
+                Output.write(outcome.notes.map { "hpvmmigrate: \($0)\n" }.joined())
                 Output.write("hpvmmigrate: Guest migrated successfully.\n")
             }
         }
@@ -212,7 +240,25 @@ public struct HPVMMigrate: ParsableCommand, HPVMCommand {
 
     /// The target half: reads with the registry as it is (an empty one if there is none yet) and
     /// opens it for writing only when a phase changes it.
-    static func serveTarget(_ environment: CommandEnvironment, failpoints: Failpoints, hostName: String) throws {
+    /// The stream's settings: `HPVM_MIGRATE_BANDWIDTH` (MiB/s) and `HPVM_MIGRATE_DOWNTIME` (ms).
+    static func streamSettings(_ env: [String: String]) throws -> LiveMigrationSettings {
+        var stream = LiveMigrationSettings()
+        if let value = env["HPVM_MIGRATE_BANDWIDTH"], !value.isEmpty {
+            guard value.count <= 7, let mib = Int(value), (1...1_000_000).contains(mib) else {
+                throw ValidationError("HPVM_MIGRATE_BANDWIDTH='\(Display.safe(value))' is not a number of MiB a second from 1 to 1000000.")
+            }
+            stream.maxBandwidth = Int64(mib) << 20
+        }
+        if let value = env["HPVM_MIGRATE_DOWNTIME"], !value.isEmpty {
+            guard value.count <= 6, let ms = Int(value), (1...600_000).contains(ms) else {
+                throw ValidationError("HPVM_MIGRATE_DOWNTIME='\(Display.safe(value))' is not a number of milliseconds from 1 to 600000.")
+            }
+            stream.downtimeLimit = ms
+        }
+        return stream
+    }
+
+    static func serveTarget(_ environment: CommandEnvironment, failpoints: Failpoints, hostName: String, runtime: GuestRuntime?) throws {
         let exists = RegistryStore.exists(at: environment.registryPath)
         let readStore = exists ? try RegistryStore.open(at: environment.registryPath) : try RegistryStore.inMemory()
         let reader = GuestRegistry(store: readStore, root: environment.root, audit: environment.audit)
@@ -230,7 +276,8 @@ public struct HPVMMigrate: ParsableCommand, HPVMCommand {
                 return writer!
             },
             root: environment.root, failpoints: failpoints, hostName: hostName,
-            peerAddress: getenv("SSH_CONNECTION").flatMap { String(cString: $0).split(separator: " ").first.map(String.init) }
+            peerAddress: getenv("SSH_CONNECTION").flatMap { String(cString: $0).split(separator: " ").first.map(String.init) },
+            runtime: runtime
         ).serve(input: StandardInput(), writeLine: { Output.write($0 + "\n") })
     }
 

@@ -4,7 +4,8 @@ public import Registry
 /// The line-delimited JSON protocol between the source and target halves (one object per line).
 public enum MigrationProtocol {
     /// Bumped on any incompatible change; both halves refuse another version.
-    public static let version = 1
+    /// 2: online migration (`-o`: `incoming`, `stream`, `arrival`) and `boot` (`-b`).
+    public static let version = 2
 }
 
 /// What the source sends.
@@ -72,7 +73,10 @@ public struct GuestPackage: Codable, Sendable, Equatable {
     public var networks: [String: [String]]
     /// The migration that brought the guest to the source, when it comes back: the target's Not
     /// Runnable copy that migration left is the one it returns to.
-    public var returning: String? = nil
+    public var returning: String? = nil    /// `-o`: the guest runs and moves running; the target also checks that it can run it now.
+    public var online: Bool? = nil
+    /// The guest's UUID, which it keeps on the target (its fleet lease is named by it).
+    public var uuid: String? = nil
 }
 
 /// One finding of the target's checks.
@@ -121,6 +125,14 @@ public struct MigrationReply: Codable, Sendable, Equatable {
 /// What the source may send, by its wire name.
 public enum RequestType: String, Sendable, CaseIterable {
     case hello, check, copy, data, end, prepare, commit, abort, status, bye
+    /// Online: start the prepared guest's QEMU paused, waiting for the stream.
+    case incoming
+    /// Online, on a second channel: the rest of this channel is the stream, for the waiting QEMU.
+    case stream
+    /// Online: wait until the waiting QEMU has the whole stream.
+    case arrival
+    /// `-b`: start the committed guest.
+    case boot
 
     /// The one reply type that answers this request (`error` aside); nil for `data`, which has none.
     public var answer: ReplyType? {
@@ -135,6 +147,10 @@ public enum RequestType: String, Sendable, CaseIterable {
         case .abort: .aborted
         case .status: .status
         case .bye: .bye
+        case .incoming: .listening
+        case .stream: .streaming
+        case .arrival: .arrived
+        case .boot: .booted
         }
     }
 }
@@ -142,6 +158,7 @@ public enum RequestType: String, Sendable, CaseIterable {
 /// What the target may answer, by its wire name.
 public enum ReplyType: String, Sendable, CaseIterable {
     case hello, report, copying, copied, prepared, committed, aborted, status, bye, error
+    case listening, streaming, arrived, booted
 }
 
 /// A line that is not hpvmmigrate's protocol: not JSON, a field missing or of the wrong type, an
@@ -181,7 +198,7 @@ public enum ProtocolDecoder {
                     throw ProtocolViolation(reason: "'\(type.rawValue)' of a guest with \(guest.vcpus) vCPUs and \(guest.memoryMB) MB")
                 }
             }
-        case .commit, .abort:
+        case .commit, .abort, .incoming, .stream, .arrival, .boot:
             try need(request.migrationID != nil, "migrationID")
             try need(request.guestName != nil || request.guest != nil, "guestName")
             if let name = request.guestName {
@@ -330,6 +347,10 @@ public enum Request: Sendable, Equatable {
     case data(Data)
     case end(End)
     case bye
+    case incoming(Settle)
+    case stream(Settle)
+    case arrival(Settle)
+    case boot(Settle)
 
     public var type: RequestType {
         switch self {
@@ -343,6 +364,10 @@ public enum Request: Sendable, Equatable {
         case .data: .data
         case .end: .end
         case .bye: .bye
+        case .incoming: .incoming
+        case .stream: .stream
+        case .arrival: .arrival
+        case .boot: .boot
         }
     }
 }
@@ -388,6 +413,10 @@ extension ProtocolDecoder {
             guard let sha256 = request.sha256 else { throw missing("sha256") }
             return .end(Request.End(sha256: sha256))
         case .bye: return .bye
+        case .incoming: return .incoming(try settle())
+        case .stream: return .stream(try settle())
+        case .arrival: return .arrival(try settle())
+        case .boot: return .boot(try settle())
         case nil: throw ProtocolViolation(reason: "unknown request type '\(shown(request.type))'")
         }
     }

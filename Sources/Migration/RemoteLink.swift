@@ -13,10 +13,22 @@ public protocol RemoteLink: AnyObject {
     func close()
     /// True once a read or write failed: nothing more is sent or awaited on it.
     var isBroken: Bool { get }
+    /// A second channel to a target half of its own on the same connection, for an online
+    /// migration's stream.
+    func openStream() throws(MigrationError) -> any RemoteLink
+    /// Closes the sending side (the target reads its end of input).
+    func finishSending()
+    /// What the target half wrote to its standard error (its last words, after it ended).
+    func errorOutput() -> String
 }
 
 extension RemoteLink {
     public var isBroken: Bool { false }
+    public func openStream() throws(MigrationError) -> any RemoteLink {
+        throw MigrationError(.refused, ["online migration needs an SSH connection to the target."])
+    }
+    public func finishSending() {}
+    public func errorOutput() -> String { "" }
 }
 
 /// Opens the connection to the target half; SSH in production, anything that speaks lines in tests.
@@ -52,7 +64,7 @@ public struct SSHConnector: RemoteConnector {
             // The command line holds only the configured path and a fixed option: no value from the
             // guest or the registry ever reaches the remote shell.
             let channel = try session.exec(ShellWord.quote(remoteCommand) + " --target")
-            return SSHLink(channel: channel, deadline: deadline)
+            return SSHLink(channel: channel, deadline: deadline, remoteCommand: remoteCommand)
         } catch {
             throw MigrationError.ssh(error, advice: settings?.setupAdvice(for: error))
         }
@@ -74,9 +86,32 @@ final class SSHLink: RemoteLink {
     private var broken = false
     var isBroken: Bool { broken }
 
-    init(channel: SSHChannel, deadline: Int) {
+    let remoteCommand: String
+    /// Whether closing this link ends the SSH connection (false for a stream's second channel).
+    let ownsSession: Bool
+
+    init(channel: SSHChannel, deadline: Int, remoteCommand: String, ownsSession: Bool = true) {
         self.channel = channel
         self.deadline = deadline
+        self.remoteCommand = remoteCommand
+        self.ownsSession = ownsSession
+    }
+
+    func openStream() throws(MigrationError) -> any RemoteLink {
+        do {
+            let stream = try channel.session.exec(ShellWord.quote(remoteCommand) + " --target")
+            return SSHLink(channel: stream, deadline: deadline, remoteCommand: remoteCommand, ownsSession: false)
+        } catch {
+            throw failure(error)
+        }
+    }
+
+    func finishSending() {
+        try? channel.sendEOF()
+    }
+
+    func errorOutput() -> String {
+        channel.readStderr(limit: 4096)
     }
 
     var host: String { channel.session.configuration.host }
@@ -149,12 +184,12 @@ final class SSHLink: RemoteLink {
             // Nothing to wait for: the target is gone or hung. Every call that tears the channel
             // and session down gives up at once (0 would mean "wait for ever").
             channel.session.setTimeout(milliseconds: 1)
-            channel.session.disconnect()
+            if ownsSession { channel.session.disconnect() }
             return
         }
         try? channel.sendEOF()
         _ = try? channel.close()
-        channel.session.disconnect()
+        if ownsSession { channel.session.disconnect() }
     }
 
     /// What a failed read or write means: a silence past the deadline, or a lost link.

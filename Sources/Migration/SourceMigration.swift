@@ -1,6 +1,7 @@
 internal import Foundation
 public import Host
 public import Registry
+public import Runtime
 
 /// What `hpvmmigrate` was asked to do.
 public struct MigrationOptions: Sendable {
@@ -17,8 +18,20 @@ public struct MigrationOptions: Sendable {
     public var force = false
     /// `-C`: copy the data of every `-m` device to the target.
     public var copy = false
-    /// Show a progress line while copying.
+    /// Show a progress line while copying or streaming.
     public var progress = false
+    /// `-o`: move the running guest (its QEMU's memory and state) to the target's QEMU.
+    public var online = false
+    /// `-d`: stop the running guest here once the checks passed, then migrate it offline.
+    public var stopFirst = false
+    /// `-b`: start the guest on the target once it is migrated.
+    public var boot = false
+    /// How the stream of `-o` runs.
+    public var stream = LiveMigrationSettings()
+    /// `-o`: the longest the stream may take, in seconds (`migrate_copy_phase_timeout`; nil: no limit).
+    public var streamTimeout: Int?
+    /// `-o`: the longest the stream may stand still, in seconds (the deadline of silence).
+    public var silence = 15
 
     public init(guest: String, host: String) {
         self.guest = guest
@@ -34,6 +47,10 @@ public struct MigrationOutcome: Sendable {
     public var forced: [Finding] = []
     /// With `-s`: why the migration would fail (the command prints the report, then this).
     public var failure: MigrationError?
+    /// `-o`: the stream as QEMU measured it when it completed.
+    public var live: LiveMigrationProgress?
+    /// What the target said once the guest was migrated: `-b`'s start, or a QEMU that ended there.
+    public var notes: [String] = []
 }
 
 /// The source half of an offline migration, phase by phase (DESIGN.md §5).
@@ -42,12 +59,17 @@ public struct SourceMigration {
     let connector: any RemoteConnector
     let failpoints: Failpoints
     let sourceHost: String
+    /// How this host runs guests: online migration, `-d`, and recovery of an online migration need it.
+    let runtime: GuestRuntime?
 
-    public init(guests: GuestRegistry, connector: any RemoteConnector, failpoints: Failpoints, sourceHost: String) {
+    public init(
+        guests: GuestRegistry, connector: any RemoteConnector, failpoints: Failpoints, sourceHost: String, runtime: GuestRuntime? = nil
+    ) {
         self.guests = guests
         self.connector = connector
         self.failpoints = failpoints
         self.sourceHost = sourceHost
+        self.runtime = runtime
     }
 
     /// Runs the migration phase by phase (DESIGN.md §5): each step below is one transition, and
@@ -62,11 +84,20 @@ public struct SourceMigration {
         let report = try run.check()
         if options.checkOnly { return run.verdict(report) }
         try run.stopOnFailedChecks(report)
+        if options.stopFirst { try run.stopGuest() }
         try run.copy(report)
         try run.prepare()
+        if options.online {
+            try run.startTargetQEMU()
+            try run.stream()
+            try run.confirmArrival()
+        }
         try run.disable()
+        if options.online { try run.stopSourceQEMU() }
         try run.commit()
         try run.finish()
+        if options.boot { run.bootOnTarget() }
+        run.goodbye()
         return run.outcome(report)
     }
 
@@ -148,10 +179,17 @@ public struct SourceMigration {
             }
             let greeted = ask(.hello)?.version == MigrationProtocol.version
             let targetPhase = greeted ? ask(.status)?.phase : nil
+            /// An online migration's QEMU here goes on with the guest when a completed stream had
+            /// left it paused: the target's copy never continues before this host passed its
+            /// point of no return.
+            func resumeHere() {
+                if let runtime, runtime.runState(guest) == "postmigrate" { try? runtime.resume(guest) }
+            }
             switch entry.phase {
-            case .preparing, .aborting:
+            case .preparing, .aborting, .streamed:
                 let dropped = greeted && ask(.abort)?.kind == .aborted
                 if entry.phase == .aborting && !dropped {
+                    resumeHere()
                     stuck = true
                     lines.append(
                         "\(guest) stays runnable here; \(entry.peerHost) may still hold a Not Runnable copy (it never becomes runnable). Run hpvmmigrate --recover -P \(guest) again when \(entry.peerHost) is reachable to remove it.")
@@ -160,17 +198,31 @@ public struct SourceMigration {
                 do { try guests.abortSource(guest, migrationID: id, peer: entry.peerHost, reason: "recovered", targetDone: dropped) } catch {
                     throw MigrationError.registry(error, phase: "recover")
                 }
+                resumeHere()
                 lines.append(
                     "rolled back migration \(id): \(guest) stays runnable on this host"
                         + (dropped ? "; \(entry.peerHost) dropped its copy." : "; \(entry.peerHost) was not reachable: run hpvmmigrate --recover again later to remove its Not Runnable copy, if any."))
-            case .sourceDisabled:
+            case .sourceDisabled, .sourceStopped:
+                // Online: the QEMU here ends before the target's may continue.
+                if entry.phase == .sourceDisabled, let runtime,
+                    ((try? guests.journal(migrationID: id)) ?? []).contains(where: { $0.role == .source && $0.phase == .streamed })
+                {
+                    do {
+                        if runtime.isRunning(guest) { try runtime.stop(guest, mode: .force) }
+                        try guests.record(id, guest: guest, role: .source, peer: entry.peerHost, phase: .sourceStopped)
+                    } catch {
+                        stuck = true
+                        lines.append("guest \(guest)'s QEMU here did not end (\(error)); run hpvmmigrate --recover -P \(guest) again.")
+                        continue
+                    }
+                }
                 guard greeted, let targetPhase else {
                     stuck = true
                     lines.append(
                         "\(guest) is Not Runnable on both hosts: \(entry.peerHost) cannot be reached. Run hpvmmigrate --recover -P \(guest) again when it can.")
                     continue
                 }
-                guard targetPhase == .prepared || targetPhase == .committed else {
+                guard [.prepared, .committed, .targetStarted, .continued].contains(targetPhase) else {
                     // The target has no prepared copy (its registry was lost or replaced): the guest
                     // is runnable nowhere. Say so; never guess. The lock goes, so the fix the
                     // message gives works.
@@ -182,7 +234,7 @@ public struct SourceMigration {
                         "\(entry.peerHost) has no record of migration \(id) (phase \(targetPhase.rawValue)); \(guest) is runnable on neither host. Check that it is not on \(entry.peerHost), then make it runnable here with hpvmmodify -P \(guest) -x register_status=enabled.")
                     continue
                 }
-                if targetPhase == .prepared {
+                if targetPhase == .prepared || targetPhase == .targetStarted {
                     guard ask(.commit)?.kind == .committed else {
                         stuck = true
                         lines.append("\(entry.peerHost) did not commit \(guest); run hpvmmigrate --recover -P \(guest) again.")
@@ -193,7 +245,7 @@ public struct SourceMigration {
                     throw MigrationError.registry(error, phase: "recover")
                 }
                 lines.append("finished migration \(id): \(guest) is runnable on \(entry.peerHost) and Not Runnable here.")
-            case .removing, .done, .aborted, .copyClaimed, .prepared, .committed, .noRecord:
+            case .removing, .done, .aborted, .copyClaimed, .prepared, .committed, .noRecord, .targetStarted, .continued:
                 lines.append("migration \(id) of \(guest) is in phase \(entry.phase.rawValue); nothing to do.")
             }
         }
@@ -240,26 +292,36 @@ extension SourceMigration {
                 lines.append("migration \(id) of \(guest) is still running on \(source) (\(running.dropFirst(9))); --recover leaves it alone.")
                 continue
             }
-            do throws(RegistryError) {
+            do {
+                let live = LiveArrival(guests: guests, runtime: runtime)
                 switch phase {
-                case .sourceDisabled, .done, .removing:
-                    if entry.phase == .prepared {
-                        try guests.commitArrival(guest, migrationID: id, peer: source)
+                case .sourceDisabled where entry.phase == .targetStarted:
+                    // Online: the source's QEMU may not have ended yet; only the source finishes this.
+                    stuck = true
+                    lines.append(
+                        "migration \(id) of \(guest) is past the point of no return on \(source), whose QEMU may still hold the guest; finish it there with hpvmmigrate --recover -P \(guest).")
+                case .sourceDisabled, .sourceStopped, .done, .removing:
+                    if entry.phase == .prepared || entry.phase == .targetStarted {
+                        let note = try live.commit(guest, migrationID: id, peer: source)
                         lines.append(
-                            "finished migration \(id): \(guest) is runnable here and Not Runnable on \(source) (run hpvmmigrate --recover there to close its journal).")
+                            "finished migration \(id): \(guest) is runnable here\(entry.phase == .targetStarted && note == nil ? " and runs here" : "") and Not Runnable on \(source) (run hpvmmigrate --recover there to close its journal)."
+                                + (note.map { " " + $0 + "." } ?? ""))
                     } else {
                         stuck = true
                         lines.append("migration \(id) of \(guest) is past the point of no return on \(source) but was never prepared here; run hpvmmigrate --recover on \(source).")
                     }
-                case .preparing, .aborting, .aborted, .noRecord, .copyClaimed, .prepared, .committed:
+                case .preparing, .aborting, .aborted, .noRecord, .copyClaimed, .prepared, .committed, .streamed, .targetStarted, .continued:
                     // The source never disabled its copy (a target's phase here means a source
                     // that holds no source row for it: it never got so far either).
-                    try guests.abortArrival(guest, migrationID: id, peer: source)
+                    try live.abort(guest, migrationID: id, peer: source)
                     lines.append(
                         "rolled back migration \(id): \(guest) is not kept here; the source \(source) keeps it (its journal says \(phase.rawValue)).")
                 }
-            } catch {
+            } catch let error as RegistryError {
                 throw MigrationError.registry(error, phase: "recover")
+            } catch {
+                stuck = true
+                lines.append("migration \(id) of \(guest) could not be settled here: \(error); run hpvmmigrate --recover again.")
             }
         }
         return (lines, stuck)

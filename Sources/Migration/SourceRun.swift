@@ -1,6 +1,7 @@
 internal import Foundation
 internal import Host
 internal import Registry
+internal import Runtime
 
 #if canImport(Glibc)
 internal import Glibc
@@ -41,6 +42,12 @@ final class SourceRun {
     var stage = Stage.locked
     var link: (any RemoteLink)?
     var package: GuestPackage?
+    /// `-o`: the stream's channel, open from the stream's start until the target has all of it.
+    var streamLink: (any RemoteLink)?
+    /// `-o`: the stream as QEMU measured it when it completed.
+    var live: LiveMigrationProgress?
+    /// What the target said after the migration (its QEMU, `-b`).
+    var notes: [String] = []
 
     private init(
         _ migration: SourceMigration, _ options: MigrationOptions, id: String, held: MigrationLock?, guest: Guest,
@@ -58,6 +65,7 @@ final class SourceRun {
     }
 
     func close() {
+        streamLink?.close()
         link?.close()
         withExtendedLifetime(held) {}
     }
@@ -76,11 +84,26 @@ final class SourceRun {
         do {
             locked = try migration.guests.lockForMigration(
                 name, migrationID: id, peer: options.host, targetName: options.newName ?? name,
-                lockOwner: "process \(getpid()) on \(migration.sourceHost)", lock: !options.checkOnly)
+                lockOwner: "process \(getpid()) on \(migration.sourceHost)", lock: !options.checkOnly,
+                running: options.online ? .require : options.stopFirst ? .allow : .refuse)
         } catch {
             throw MigrationError.registry(error, phase: "lock")
         }
         let run = SourceRun(migration, options, id: id, held: held, guest: locked.0, resources: locked.1)
+        if options.online {
+            let setting = (try? migration.guests.settings(of: name)["online_migration"]) ?? nil
+            if setting == "disabled" {
+                run.rollBack("online migration disabled")
+                throw MigrationError(
+                    .refused,
+                    ["online migration is disabled for guest \(name) (hpvmmodify -P \(name) -x online_migration=enabled allows it); migrate it offline, or with -d."],
+                    phase: "lock")
+            }
+            guard migration.runtime != nil else {
+                run.rollBack("no runtime")
+                throw MigrationError(.refused, ["this host cannot drive guests: its runtime settings (HPVM_QEMU, HPVM_ACCEL) are wrong; hpvmstatus -V says why."], phase: "lock")
+            }
+        }
         // Every -m names a device of the guest, by its address: one that names none is refused.
         if let stray = options.overrides.first(where: { override in
             !run.statements.contains { $0.map { SourceMigration.matches(override, $0) } ?? false }
@@ -150,6 +173,8 @@ final class SourceRun {
             },
             translate: options.translate, networks: NetworkInventory().bridges())
         package.copies = package.overrides.map { $0 != nil && options.copy }
+        package.online = options.online ? true : nil
+        package.uuid = guest.uuid
         // Going back where it came from, under the same name: the target's copy is the one it left.
         if targetName == name { package.returning = (try? guests.arrival(of: name, excluding: id)) ?? nil }
         self.package = package
@@ -182,6 +207,8 @@ final class SourceRun {
         var outcome = MigrationOutcome(report: report)
         outcome.forced = options.force ? (report.errors ?? []).filter { $0.forceable == true } : []
         outcome.migrated = stage == .disabled
+        outcome.live = live
+        outcome.notes = notes
         return outcome
     }
 
@@ -257,7 +284,8 @@ final class SourceRun {
     func commit() throws(MigrationError) {
         do {
             // Only `committed` counts: exchange refuses any other answer.
-            _ = try exchange(MigrationRequest(.commit, migrationID: id, sourceHost: migration.sourceHost, guestName: targetName))
+            let reply = try exchange(MigrationRequest(.commit, migrationID: id, sourceHost: migration.sourceHost, guestName: targetName))
+            if let note = reply.message { notes.append(note) }
         } catch {
             throw cancel(error, "commit failed")
         }
@@ -275,6 +303,10 @@ final class SourceRun {
         } catch {
             throw MigrationError.registry(error, phase: MigrationPhase.done.rawValue)
         }
+    }
+
+    /// The end of the conversation: the target half ends.
+    func goodbye() {
         _ = try? exchange(MigrationRequest(.bye))
     }
 
@@ -295,12 +327,13 @@ final class SourceRun {
                 phase: "commit", cause: error)
         case .locked, .talking, .copying, .preparing:
             rollBack(reason, targetDone: told)
+            if options.online { resumeSourceQEMU() }
             guard !options.checkOnly, error.code == .ssh || error.code == .protocolError else { return error }
             let target: String
             switch (stage, told) {
             case (.copying, true): target = "\(host) released what it claimed for the copies."
             case (.copying, false): target = "\(host) may keep its claims on the copies' destinations until hpvmmigrate --recover -P \(name) reaches it."
-            case (.preparing, true): target = "\(host) dropped its Not Runnable copy."
+            case (.preparing, true): target = "\(host) dropped its Not Runnable copy\(options.online ? " and ended its waiting QEMU" : "")."
             case (.preparing, false):
                 target = "\(host) may hold a Not Runnable copy (it never becomes runnable) until hpvmmigrate --recover -P \(name) reaches it."
             default: target = "nothing changed on \(host)."
@@ -327,6 +360,12 @@ final class SourceRun {
 
     // MARK: - The channel
 
+    /// What a target half that ended wrote to its standard error, as `: line; line` (made safe).
+    static func lastWords(_ text: String) -> String {
+        let lines = text.split(separator: "\n").suffix(3).map { ProtocolDecoder.shown(String($0)) }
+        return lines.isEmpty ? "" : ": " + lines.joined(separator: "; ")
+    }
+
     /// Sends one request and returns its answer: the one reply type that answers it, decoded
     /// strictly; `error` and anything else become a ``MigrationError``.
     func exchange(_ request: MigrationRequest) throws(MigrationError) -> MigrationReply {
@@ -337,7 +376,7 @@ final class SourceRun {
         guard let line = try link.receive() else {
             throw MigrationError(
                 .protocolError,
-                ["Target VM Host error - the target closed the connection during '\(request.type)': its hpvmmigrate ended (killed, or it failed)."],
+                ["Target VM Host error - the target closed the connection during '\(request.type)': its hpvmmigrate ended (killed, or it failed)\(Self.lastWords(link.errorOutput()))."],
                 phase: request.type)
         }
         let reply: MigrationReply

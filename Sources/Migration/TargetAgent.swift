@@ -1,6 +1,7 @@
 internal import Foundation
 public import Host
 public import Registry
+public import Runtime
 
 /// The target half of `hpvmmigrate`, run over SSH as `hpvmmigrate --target`: it answers the
 /// source's requests on standard input with one JSON line each on standard output.
@@ -15,11 +16,19 @@ public struct TargetAgent {
     let hostName: String
     /// The source's address, from `SSH_CONNECTION`, when the source reached this host over SSH.
     let peerAddress: String?
+    /// How this host runs guests; nil when it cannot (its settings are wrong): online migration
+    /// and `-b` are refused then.
+    let runtime: GuestRuntime?
+    /// The fleet lease a guest's QEMU holds here (nil: leases are off).
+    let lease: LiveArrival.LeaseLookup
 
     public init(
         guests: GuestRegistry, writable: @escaping () throws -> GuestRegistry, root: HostRoot, failpoints: Failpoints,
-        hostName: String, peerAddress: String? = nil
+        hostName: String, peerAddress: String? = nil, runtime: GuestRuntime? = nil,
+        lease: @escaping LiveArrival.LeaseLookup = { _, _ in nil }
     ) {
+        self.runtime = runtime
+        self.lease = lease
         self.peerAddress = peerAddress
         self.guests = guests
         self.writable = writable
@@ -87,6 +96,16 @@ public struct TargetAgent {
                 writeLine(JSONLine.encode(commit(settle)))
             case .abort(let settle):
                 writeLine(JSONLine.encode(abort(settle)))
+            case .incoming(let settle):
+                writeLine(JSONLine.encode(incoming(settle)))
+            case .arrival(let settle):
+                writeLine(JSONLine.encode(arrival(settle)))
+            case .boot(let settle):
+                writeLine(JSONLine.encode(boot(settle)))
+            case .stream(let settle):
+                // The rest of this channel is the stream: nothing more is read from it here.
+                stream(settle, writeLine: writeLine)
+                return
             case .status(let query):
                 writeLine(JSONLine.encode(status(query)))
             case .bye:
@@ -140,6 +159,7 @@ public struct TargetAgent {
             spec.memoryMB = arrival.guest.memoryMB
             spec.label = arrival.guest.label
             spec.osType = arrival.guest.osType
+            spec.uuid = arrival.guest.uuid
             spec.resources = try (report.map ?? []).map { try ResourceStatement.parse($0) }
             try writable().prepareArrival(spec, migrationID: arrival.migrationID, peer: peer(arrival.sourceHost), returning: arrival.guest.returning)
             failpoints.hit("target-after-prepare")
@@ -147,20 +167,95 @@ public struct TargetAgent {
         }
     }
 
-    /// Phase 6 here: the arrived guest becomes runnable.
+    /// Phase 6 here: the arrived guest becomes runnable; online, its QEMU continues first.
     func commit(_ settle: Request.Settle) -> MigrationReply {
         answer {
-            try writable().commitArrival(settle.guestName, migrationID: settle.migrationID, peer: peer(settle.sourceHost))
+            let said = try LiveArrival(guests: try writable(), runtime: runtime)
+                .commit(settle.guestName, migrationID: settle.migrationID, peer: peer(settle.sourceHost))
             failpoints.hit("target-after-commit")
-            return MigrationReply(.committed)
+            var reply = MigrationReply(.committed)
+            reply.message = said
+            return reply
         }
     }
 
-    /// A rollback here: the Not Runnable arrival goes, or the copies' claims are released.
+    /// A rollback here: the arrival's waiting QEMU ends, the Not Runnable arrival goes, or the
+    /// copies' claims are released.
     func abort(_ settle: Request.Settle) -> MigrationReply {
         answer {
-            try writable().abortArrival(settle.guestName, migrationID: settle.migrationID, peer: peer(settle.sourceHost))
+            try LiveArrival(guests: try writable(), runtime: runtime)
+                .abort(settle.guestName, migrationID: settle.migrationID, peer: peer(settle.sourceHost))
             return MigrationReply(.aborted)
+        }
+    }
+
+    /// Online: the prepared arrival's QEMU starts here, paused, waiting for the stream
+    /// (`target-started`).
+    func incoming(_ settle: Request.Settle) -> MigrationReply {
+        answer {
+            guard let runtime else { throw LiveArrival.noRuntime(hostName) }
+            let registry = try writable()
+            let hold = try lease(settle.guestName, true)
+            let started = try runtime.startIncoming(settle.guestName, guests: registry, migrationID: settle.migrationID, lease: hold)
+            try registry.record(
+                settle.migrationID, guest: settle.guestName, role: .target, peer: peer(settle.sourceHost), phase: .targetStarted,
+                detail: "QEMU pid \(started.pid)")
+            failpoints.hit("target-after-incoming")
+            var reply = MigrationReply(.listening)
+            reply.message = "QEMU pid \(started.pid)"
+            return reply
+        }
+    }
+
+    /// Online, on the stream's own channel: standard input goes to the waiting QEMU, and this
+    /// process stays until the QEMU has read all of it (or ended), so that nothing the SSH server
+    /// still holds for it is lost.
+    func stream(_ settle: Request.Settle, writeLine: (String) -> Void) {
+        guard let runtime else {
+            writeLine(JSONLine.encode(errorReply(LiveArrival.noRuntime(hostName).message)))
+            return
+        }
+        let name = settle.guestName
+        do {
+            guard let arriving = try guests.guest(named: name), arriving.migrationLock == settle.migrationID else {
+                writeLine(JSONLine.encode(errorReply("guest \(name) is not arriving by migration \(settle.migrationID) on \(hostName)")))
+                return
+            }
+            try runtime.acceptIncoming(name, fd: 0)
+        } catch let error as RegistryError {
+            writeLine(JSONLine.encode(errorReply(error.message)))
+            return
+        } catch {
+            writeLine(JSONLine.encode(errorReply("\(error)")))
+            return
+        }
+        writeLine(JSONLine.encode(MigrationReply(.streaming)))
+        _ = try? runtime.waitForIncoming(name, until: .now + .seconds(86_400))
+    }
+
+    /// Online: waits until the waiting QEMU has the whole stream (it stays paused).
+    func arrival(_ settle: Request.Settle) -> MigrationReply {
+        answer {
+            guard let runtime else { throw LiveArrival.noRuntime(hostName) }
+            let state = try runtime.waitForIncoming(settle.guestName, until: .now + LiveArrival.arrivalTimeout)
+            guard state == "paused" || state == "postmigrate" else {
+                throw RuntimeError(.monitor, "guest \(settle.guestName)'s QEMU here is \(state) after the stream, not paused")
+            }
+            var reply = MigrationReply(.arrived)
+            reply.message = state
+            return reply
+        }
+    }
+
+    /// `-b`: the committed guest starts here, under every rule of a start.
+    func boot(_ settle: Request.Settle) -> MigrationReply {
+        answer {
+            guard let runtime else { throw LiveArrival.noRuntime(hostName) }
+            let registry = try writable()
+            let started = try runtime.start(settle.guestName, guests: registry, lease: try lease(settle.guestName, false))
+            var reply = MigrationReply(.booted)
+            reply.message = "QEMU pid \(started.pid)"
+            return reply
         }
     }
 
@@ -185,6 +280,8 @@ public struct TargetAgent {
         do {
             return try body()
         } catch let error as RegistryError {
+            return errorReply(error.message)
+        } catch let error as RuntimeError {
             return errorReply(error.message)
         } catch {
             return errorReply("\(error)")
@@ -212,6 +309,11 @@ public struct TargetAgent {
             errors.append(Finding(kind: "name", message: "Target VM Host error - guest name is in use.", detail: "\(why) on \(hostName)"))
         case .failure(let error):
             errors.append(Finding(kind: "name", message: "Target VM Host error - guest name is in use.", detail: "the registry could not be checked: \(error.message)"))
+        }
+        if guest.online == true {
+            if let why = runtime.map({ $0.arrivalRefusal() }) ?? LiveArrival.noRuntime(hostName).message {
+                errors.append(Finding(kind: "runtime", message: "Target VM Host error - cannot run the guest.", detail: why))
+            }
         }
         if let memory = network.memoryMB(), memory < guest.memoryMB {
             errors.append(

@@ -46,7 +46,12 @@ extension GuestRegistry {
     /// - Throws: a ``RegistryError`` when the guest does not exist, runs already, is Not Runnable
     ///   or being migrated, or a rule refuses one of its resources (``StorageRules``); otherwise
     ///   whatever `launch` throws.
-    public func start<T>(_ name: String, isRunning: (String) -> Bool, launch: (GuestStartPlan) throws -> T) throws -> T {
+    ///   - arriving: the online migration bringing the guest here: the guest is then the Not
+    ///     Runnable arrival that migration locked (its QEMU starts paused, to receive the stream),
+    ///     and every rule of a start applies to its storage as to any other.
+    public func start<T>(
+        _ name: String, isRunning: (String) -> Bool, arriving migrationID: String? = nil, launch: (GuestStartPlan) throws -> T
+    ) throws -> T {
         var launched: Result<T, any Error>?
         try store.rehearse { db in
             guard let guest = try guest(named: name, db) else {
@@ -57,7 +62,13 @@ extension GuestRegistry {
             if running.contains(guest.name) {
                 throw RegistryError(.conflict, "guest \(guest.name) is already running; hpvmstatus -P \(guest.name) shows it.")
             }
-            if let refusal = StorageRules.startGuard(guest) { throw refusal }
+            if let migrationID {
+                guard guest.migrationLock == migrationID else {
+                    throw RegistryError(.notModifiable, "guest \(guest.name) is not arriving by migration \(Display.safe(migrationID)) on this host.")
+                }
+            } else if let refusal = StorageRules.startGuard(guest) {
+                throw refusal
+            }
             try rules.refreshExtents(usedBy: running, db)
             var planned: [PlannedResource] = []
             for row in try resourceRows(guest.id, db) {

@@ -57,8 +57,20 @@ public struct GuestSpec: Sendable, Equatable {
     /// `-e`/`-E`, as ``GuestRules/entitlement(_:cycles:)`` returns it.
     public var entitlement: String?
     public var resources: [ResourceStatement] = []
+    /// The guest's UUID when it arrives by migration (a new guest gets a new one).
+    public var uuid: String?
 
     public init(name: String) { self.name = name }
+}
+
+/// What locking a guest for migration says about a guest that runs.
+public enum RunningGuestPolicy: Sendable {
+    /// Offline migration: a running guest is refused.
+    case refuse
+    /// `-d`: the guest may run; the migration stops it after the checks.
+    case allow
+    /// Online migration (`-o`): the guest must run.
+    case require
 }
 
 /// What `hpvmmodify` changes; applied in this order: status, resources out, resources in, the rest.

@@ -112,7 +112,8 @@ extension GuestRegistry {
     ///   - lockOwner: who takes the lock (`process 1234 on hostA`), recorded with it.
     ///   - lock: false for a check only (`-s`), which changes nothing.
     public func lockForMigration(
-        _ name: String, migrationID: String, peer: String, targetName: String? = nil, lockOwner: String? = nil, lock: Bool = true
+        _ name: String, migrationID: String, peer: String, targetName: String? = nil, lockOwner: String? = nil, lock: Bool = true,
+        running: RunningGuestPolicy = .refuse
     )
         throws(RegistryError)
         -> (Guest, [MigratingResource])
@@ -129,7 +130,13 @@ extension GuestRegistry {
                     .notModifiable,
                     "guest \(name) is \(guest.runnable ? "Not Modify" : "Not Runnable") here, so it does not run on this host; there is nothing to migrate.")
             }
-            if isRunning(guest.name) { throw StorageRules.runningRefusal(guest.name, "migrate offline") }
+            switch (running, isRunning(guest.name)) {
+            case (.refuse, true): throw StorageRules.runningRefusal(guest.name, "migrate offline")
+            case (.require, false):
+                throw RegistryError(
+                    .notAllowed, "guest \(name) is not running, so there is nothing to migrate online; migrate it offline (without -o).")
+            default: break
+            }
             var resources: [MigratingResource] = []
             for row in try resourceRows(guest.id, db) {
                 let statement = row.statement
@@ -288,13 +295,17 @@ extension GuestRegistry {
             }
             let number = try Self.freeVMNumber(db)
             let now = audit.now()
+            // The guest keeps its UUID (its fleet lease is named by it), unless a guest here has it.
+            let uuid = try spec.uuid.flatMap { uuid in
+                try db.fetchOne(Bool.self, sql: "SELECT EXISTS (SELECT 1 FROM guest WHERE uuid = ?)", arguments: [uuid]) == true ? nil : uuid
+            }
             try db.run(
                 sql: """
-                    INSERT INTO guest (name, vmNumber, label, osType, vcpus, memoryMB, runnable, modifiable, visible,
+                    INSERT INTO guest (name, vmNumber, label, osType, vcpus, memoryMB, uuid, runnable, modifiable, visible,
                                        statusSetBy, statusReason, migrationLock, createdAt, updatedAt)
-                    VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 'Migrate', ?, ?, ?, ?)
+                    VALUES (?, ?, ?, ?, ?, ?, coalesce(?, \(M0005AddGuestHPSettings.uuidExpression)), 0, 0, 0, 'Migrate', ?, ?, ?, ?)
                     """,
-                arguments: [spec.name, number, spec.label, spec.osType, spec.vcpus, spec.memoryMB, "arriving from \(peer)", migrationID, now, now])
+                arguments: [spec.name, number, spec.label, spec.osType, spec.vcpus, spec.memoryMB, uuid, "arriving from \(peer)", migrationID, now, now])
             try AuditLog.append(
                 db, audit, action: "create-guest", object: spec.name,
                 change: #"{"vmNumber":\#(number),"vcpus":\#(spec.vcpus),"memoryMB":\#(spec.memoryMB),"label":\#(json(spec.label)),"osType":\#(json(spec.osType)),"runnable":false,"modifiable":false,"visible":false,"statusSetBy":"Migrate","statusReason":\#(json("arriving from \(peer)")),"migrationLock":\#(json(migrationID))}"#)
@@ -333,7 +344,9 @@ extension GuestRegistry {
     }
 
     /// Phase 6: the arrived guest becomes runnable.
-    public func commitArrival(_ name: String, migrationID: String, peer: String) throws(RegistryError) {
+    ///
+    /// - Parameter phase: `committed`, or `continued` for an online migration whose QEMU runs here.
+    public func commitArrival(_ name: String, migrationID: String, peer: String, phase: MigrationPhase = .committed) throws(RegistryError) {
         try store.write { db in
             try db.run(
                 sql: """
@@ -348,7 +361,7 @@ extension GuestRegistry {
                 }
                 return
             }
-            try appendJournal(db, migrationID, name, .target, peer, .committed, nil)
+            try appendJournal(db, migrationID, name, .target, peer, phase, nil)
         }
     }
 

@@ -48,8 +48,10 @@ public struct GuestRuntime: Sendable {
     ///
     /// - Throws: the registry's refusal (``RegistryError``) or a ``RuntimeError``.
     /// - Parameter lease: the guest's fleet lease, which its QEMU then holds (nil: leases are off).
-    public func start(_ name: String, guests: GuestRegistry, lease: LeaseHold? = nil) throws -> Started {
-        let (folder, pid) = try guests.start(name, isRunning: isRunning) { plan -> (RunFolder, Int32) in
+    /// - Parameter arriving: the online migration bringing the guest here: its QEMU then starts
+    ///   paused, waiting for the stream (``startIncoming(_:guests:migrationID:lease:)``).
+    public func start(_ name: String, guests: GuestRegistry, lease: LeaseHold? = nil, arriving: String? = nil) throws -> Started {
+        let (folder, pid) = try guests.start(name, isRunning: isRunning, arriving: arriving) { plan -> (RunFolder, Int32) in
             let folder = try self.folder(plan.guest.name)
             let machine = GuestMachine(plan: plan)
             try folder.prepare()
@@ -58,7 +60,7 @@ public struct GuestRuntime: Sendable {
             for nic in machine.nics {
                 taps.append(try Tap.open(name: nic.tapName, bridge: nic.bridge, guest: machine.name))
             }
-            let arguments = QEMUCommandLine.arguments(machine, options: .init(accelerator: settings.accelerator))
+            let arguments = QEMUCommandLine.arguments(machine, options: .init(accelerator: settings.accelerator, incoming: arriving != nil))
             return (
                 folder,
                 try QEMUProcess.launch(settings.qemu, arguments: arguments, in: folder, taps: taps, lease: lease, helper: settings.leaseHelper)

@@ -109,7 +109,7 @@ extension TwoHosts {
             PermitRootLogin prohibit-password
             UsePAM no
             StrictModes no
-            SetEnv HPVM_ROOT=\(rootA.path)
+            SetEnv HPVM_ROOT=\(rootA.path) HPVM_ACCEL=tcg
 
             """
         try config.write(toFile: scratch + "/sshdA_config", atomically: true, encoding: .utf8)

@@ -87,7 +87,7 @@ final class TwoHosts: @unchecked Sendable {
             UsePAM no
             StrictModes no
             LogLevel VERBOSE
-            SetEnv HPVM_ROOT=\(rootB.path)\(failpoint.map { " HPVM_FAILPOINT=\($0)" } ?? "")
+            SetEnv HPVM_ROOT=\(rootB.path) HPVM_ACCEL=tcg\(failpoint.map { " HPVM_FAILPOINT=\($0)" } ?? "")
 
             """
         try config.write(toFile: scratch + "/sshd_config", atomically: true, encoding: .utf8)

@@ -1,0 +1,220 @@
+internal import Registry
+internal import Runtime
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// The live phases of an online migration (`-o`) on the source, and `-d` and `-b`.
+///
+/// Order, each step recorded before the next (DESIGN.md §7): the target starts the prepared guest's
+/// QEMU paused (`target-started`); the stream runs over a second channel until QEMU here reports
+/// it complete and the target's QEMU has all of it (`streamed`; the guest stands still on both
+/// hosts); the guest becomes Not Runnable here (`source-disabled`, the point of no return); the
+/// QEMU here ends (`source-stopped`); only then does the target's QEMU continue (`continued`).
+/// Before the point of no return a failure rolls back: the target ends its QEMU, and the QEMU
+/// here goes on (QEMU resumes it itself after a failed stream; a completed one is resumed with
+/// `cont`). The target's QEMU never continues before the QEMU here has ended.
+extension SourceRun {
+    /// `-d`: after the checks passed, the running guest stops here (power button, then `quit`
+    /// after the stop timeout), and the migration goes on offline.
+    func stopGuest() throws(MigrationError) {
+        guard let runtime = migration.runtime, runtime.isRunning(name) else { return }
+        do {
+            do {
+                try runtime.stop(name, mode: .powerButtonAndWait)
+            } catch where error.code == .timeout {
+                try runtime.stop(name, mode: .force)
+            }
+        } catch {
+            throw cancel(MigrationError(.refused, ["cannot stop guest \(name) for the migration (-d): \(error.message)"], phase: "stop"), "stop failed")
+        }
+        migration.failpoints.hit("source-after-stop")
+    }
+
+    /// The target starts the prepared guest's QEMU, paused, waiting for the stream.
+    func startTargetQEMU() throws(MigrationError) {
+        do {
+            _ = try exchange(MigrationRequest(.incoming, migrationID: id, sourceHost: migration.sourceHost, guestName: targetName))
+        } catch {
+            throw cancel(error, "target QEMU failed", told: tellTargetToAbort())
+        }
+        migration.failpoints.hit("source-after-incoming")
+    }
+
+    /// The stream: QEMU here writes it into a socket pair, and this process carries it over a
+    /// second channel to the target, whose QEMU reads it. Ends when QEMU here says `completed`
+    /// and has closed its end; cancelled (the guest going on here) when QEMU fails it, when the
+    /// target stops taking it for the deadline of silence, or at `migrate_copy_phase_timeout`.
+    func stream() throws(MigrationError) {
+        guard let runtime = migration.runtime, let link else { return }
+        let channel: any RemoteLink
+        do throws(MigrationError) {
+            channel = try link.openStream()
+            streamLink = channel
+            try channel.send(JSONLine.encode(MigrationRequest(.hello, version: MigrationProtocol.version, sourceHost: migration.sourceHost)))
+            guard let hello = try channel.receive(), (try? ProtocolDecoder.reply(hello, to: .hello))?.version == MigrationProtocol.version else {
+                throw MigrationError(.protocolError, ["Target VM Host error - the stream's channel did not greet with protocol version \(MigrationProtocol.version)."], phase: "stream")
+            }
+            try channel.send(JSONLine.encode(MigrationRequest(.stream, migrationID: id, sourceHost: migration.sourceHost, guestName: targetName)))
+            guard let line = try channel.receive() else {
+                throw MigrationError(.protocolError, ["Target VM Host error - the target closed the stream's channel before it began."], phase: "stream")
+            }
+            let reply: MigrationReply
+            do { reply = try ProtocolDecoder.reply(line, to: .stream) } catch {
+                throw MigrationError(.protocolError, ["Target VM Host error - the target answered something that is not hpvmmigrate's protocol: \(error.reason)."], phase: "stream")
+            }
+            if reply.kind == .error {
+                throw MigrationError(.target, ["Target VM Host error - \(reply.message ?? "unknown error")."], phase: "stream")
+            }
+        } catch {
+            throw cancel(error, "stream refused", told: tellTargetToAbort())
+        }
+        let outgoing: OutgoingMigration
+        do {
+            outgoing = try runtime.beginOutgoing(name, settings: options.stream)
+        } catch {
+            throw cancel(MigrationError(.refused, ["cannot start guest \(name)'s stream: \(error.message)"], phase: "stream"), "stream failed", told: tellTargetToAbort())
+        }
+        defer { outgoing.close() }
+        migration.failpoints.hit("source-streaming")
+        do {
+            live = try pump(outgoing, into: channel)
+        } catch {
+            outgoing.cancel()
+            channel.close()
+            streamLink = nil
+            // QEMU here goes on with the guest once the stream is cancelled or broken.
+            throw cancel(error, "stream failed", told: tellTargetToAbort())
+        }
+        channel.finishSending()
+    }
+
+    /// Carries the stream until QEMU here completed it and closed its end.
+    private func pump(_ outgoing: OutgoingMigration, into channel: any RemoteLink) throws(MigrationError) -> LiveMigrationProgress {
+        let started = ContinuousClock.now
+        let silence = Duration.seconds(options.silence)
+        var lastMoved = started
+        var lastAsked = started
+        var ended = false
+        var progress = LiveMigrationProgress(status: "setup")
+        var buffer = [UInt8](repeating: 0, count: 1 << 18)
+        var shown = false
+        defer { if shown { _ = "\n".withCString { write(2, $0, 1) } } }
+        while true {
+            if !ended {
+                var poller = pollfd(fd: outgoing.descriptor, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&poller, 1, 50)
+                if ready > 0 {
+                    let n = buffer.withUnsafeMutableBytes { read(outgoing.descriptor, $0.baseAddress, $0.count) }
+                    if n > 0 {
+                        let failed: MigrationError? = buffer.withUnsafeBytes { bytes -> MigrationError? in
+                            do throws(MigrationError) {
+                                try channel.sendBytes(UnsafeRawBufferPointer(rebasing: bytes[0..<n]))
+                                return nil
+                            } catch {
+                                return error
+                            }
+                        }
+                        if let failed { throw failed }
+                        lastMoved = .now
+                    } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
+                        ended = true
+                    }
+                }
+            } else {
+                usleep(10_000)
+            }
+            let now = ContinuousClock.now
+            if ended || now - lastAsked >= .milliseconds(100) {
+                lastAsked = now
+                do {
+                    progress = try outgoing.progress()
+                } catch {
+                    throw MigrationError(
+                        .refused, ["guest \(name)'s QEMU here stopped answering during the stream (\(error.message)); it may have ended."], phase: "stream")
+                }
+                if options.progress {
+                    shown = true
+                    let line = "\rhpvmmigrate: streaming \(name): \(progress.transferred >> 20) MiB sent, \(progress.remaining >> 20) MiB left, pass \(progress.passes)   "
+                    _ = line.withCString { write(2, $0, strlen($0)) }
+                }
+                switch progress.status {
+                case "completed" where ended:
+                    return progress
+                case "failed", "cancelled":
+                    throw MigrationError(
+                        .refused, ["guest \(name)'s stream \(progress.status)\(progress.error.map { ": \($0)" } ?? ""); it goes on running here."], phase: "stream")
+                default:
+                    if ended && !progress.hasEnded && now - lastMoved > .seconds(5) {
+                        throw MigrationError(.refused, ["guest \(name)'s QEMU closed the stream without completing it."], phase: "stream")
+                    }
+                }
+            }
+            if !ended && now - lastMoved > silence {
+                throw MigrationError(
+                    .ssh, ["Target VM Host error - the stream to \(host) did not move for \(options.silence) s; the migration was cancelled."],
+                    phase: "stream")
+            }
+            if let limit = options.streamTimeout, now - started > .seconds(limit) {
+                throw MigrationError(
+                    .refused,
+                    ["guest \(name)'s stream did not complete within migrate_copy_phase_timeout (\(limit) s); the migration was cancelled and the guest goes on running here."],
+                    phase: "stream")
+            }
+        }
+    }
+
+    /// The target's QEMU has the whole stream: the guest stands still on both hosts (`streamed`).
+    func confirmArrival() throws(MigrationError) {
+        do {
+            _ = try exchange(MigrationRequest(.arrival, migrationID: id, sourceHost: migration.sourceHost, guestName: targetName))
+            streamLink?.close()
+            streamLink = nil
+            try guests.record(id, guest: name, role: .source, peer: host, phase: .streamed, detail: live.map(Self.figures))
+        } catch let error as MigrationError {
+            throw cancel(error, "arrival failed", told: tellTargetToAbort())
+        } catch {
+            throw cancel(MigrationError.registry(error as? RegistryError ?? RegistryError(.database, "\(error)"), phase: "streamed"), "journal", told: tellTargetToAbort())
+        }
+        migration.failpoints.hit("source-after-stream")
+    }
+
+    /// After the point of no return: the QEMU here ends (`source-stopped`); the target's QEMU may
+    /// then continue.
+    func stopSourceQEMU() throws(MigrationError) {
+        guard let runtime = migration.runtime else { return }
+        do {
+            if runtime.isRunning(name) { try runtime.stop(name, mode: .force) }
+            try guests.record(id, guest: name, role: .source, peer: host, phase: .sourceStopped)
+        } catch {
+            throw MigrationError(
+                .interrupted,
+                ["guest \(name)'s QEMU here did not end (\(error)); it is Not Runnable here and not yet running on \(host); finish with: hpvmmigrate --recover -P \(name)"],
+                phase: MigrationPhase.sourceStopped.rawValue)
+        }
+        migration.failpoints.hit("source-after-source-stopped")
+    }
+
+    /// `-b`: the target starts the guest. A refusal there leaves the migration done: it is said.
+    func bootOnTarget() {
+        do {
+            let reply = try exchange(MigrationRequest(.boot, migrationID: id, sourceHost: migration.sourceHost, guestName: targetName))
+            notes.append("started guest \(targetName) on \(host) (-b): \(reply.message ?? "running").")
+        } catch {
+            notes.append("guest \(targetName) did not start on \(host) (-b): \(error.lines.joined(separator: " ")) Start it there with hpvmstart -P \(targetName).")
+        }
+    }
+
+    /// Before the point of no return: QEMU here goes on with the guest when a completed stream
+    /// had left it paused (`postmigrate`).
+    func resumeSourceQEMU() {
+        guard let runtime = migration.runtime else { return }
+        if runtime.runState(name) == "postmigrate" { try? runtime.resume(name) }
+    }
+
+    /// `12.3 MiB in 1.62 s, downtime 18 ms, 3 passes`.
+    static func figures(_ progress: LiveMigrationProgress) -> String {
+        "\(progress.transferred >> 20) MiB in \(Double(progress.totalTime) / 1000) s, downtime \(progress.downtime) ms, \(progress.passes) passes"
+    }
+}
