@@ -4,8 +4,10 @@ public import Registry
 /// The line-delimited JSON protocol between the source and target halves (one object per line).
 public enum MigrationProtocol {
     /// Bumped on any incompatible change; both halves refuse another version.
-    /// 2: online migration (`-o`: `incoming`, `stream`, `arrival`) and `boot` (`-b`).
-    public static let version = 2
+    /// Online migration (`-o`: `incoming`, `stream`, `arrival`) and `boot` (`-b`) were added to
+    /// version 1 without a change to what was there: a target without them refuses them, and the
+    /// migration rolls back.
+    public static let version = 1
 }
 
 /// What the source sends.

@@ -82,9 +82,13 @@ import Testing
     @Test func example20RemoveFromTheSourceAfterwards() throws {
         let hosts = try TwoHosts()
         #expect(try hosts.on("A", "hpvmcreate", ["-P", "g1", "-r", "1G", "-a", "disk:avio_stor::disk:/dev/rdisk/disk1"]).status == 0)
-        let boot = try hosts.migrate("-P", "g1", "-D", "-b")
-        #expect(boot.status == 64 && boot.stderr.contains("guests are defined, not run"))
-        #expect(try hosts.migrate("-P", "g1", "-D").status == 0)
+        // -b starts the guest on the target once it is there (under TCG here)
+        let moved = try hosts.migrate("-P", "g1", "-D", "-b")
+        defer { _ = try? hosts.on("B", "hpvmstop", ["-P", "g1", "-F", "-Q"]) }
+        #expect(moved.status == 0, "\(moved.stderr)")
+        #expect(moved.stdout.contains("hpvmmigrate: started guest g1 on 198.51.100.2 (-b): QEMU pid "), "\(moved.stdout)")
+        #expect(try hosts.on("B", "hpvmstatus", ["-M"]).stdout.split(separator: "\n").first { $0.hasPrefix("g1:") }?
+            .split(separator: ":", omittingEmptySubsequences: false)[10] == "On")
         #expect(try hosts.runnable("A", "g1") == nil)
         #expect(try hosts.on("A", "hpvmdevmgmt", ["-l", "gdev"]).stdout == "")
         #expect(try hosts.runnable("B", "g1") == true)
