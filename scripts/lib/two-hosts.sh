@@ -43,7 +43,7 @@ UsePAM no
 StrictModes no
 LogLevel VERBOSE
 Subsystem sftp internal-sftp
-SetEnv HPVM_ROOT=$hostB
+SetEnv HPVM_ROOT=$hostB HPVM_ACCEL=${HPVM_ACCEL:-tcg}
 CONFIG
     ip netns exec "$nsB" /usr/sbin/sshd -D -f "$keys/sshd_config" -E "$keys/sshd.log" &
     sshd_pid=$!
@@ -52,6 +52,7 @@ CONFIG
 }
 
 two_hosts_down() {
+    two_hosts_stop_guests
     if [ -n "${sshd_pid:-}" ]; then kill "$sshd_pid" 2>/dev/null; wait "$sshd_pid" 2>/dev/null || true; fi
     sshd_pid=
     [ -n "${nsA:-}" ] && ip netns del "$nsA" 2>/dev/null
@@ -66,4 +67,15 @@ on() {
     HPVM_ROOT="$([ "$host" = A ] && echo "$hostA" || echo "$hostB")" \
         HPVM_SSH_IDENTITY="$keys/id_ed25519" HPVM_SSH_KNOWN_HOSTS="$keys/known_hosts" HPVM_REMOTE_COMMAND="$bin/hpvmmigrate" \
         ip netns exec "$([ "$host" = A ] && echo "$nsA" || echo "$nsB")" "$bin/$1" "${@:2}"
+}
+
+# two_hosts_stop_guests: stops, by its pid, every QEMU that still runs a guest of either host (the
+# pid in its run folder, checked to be a QEMU before it is killed).
+two_hosts_stop_guests() {
+    local pidfile pid
+    for pidfile in "${hostA:-/nonexistent}"/var/opt/hpvm/run/*/pid "${hostB:-/nonexistent}"/var/opt/hpvm/run/*/pid; do
+        [ -f "$pidfile" ] || continue
+        pid="$(cat "$pidfile" 2>/dev/null)" || continue
+        case "$(cat "/proc/$pid/comm" 2>/dev/null)" in qemu-system*) kill -9 "$pid" 2>/dev/null || true ;; esac
+    done
 }
