@@ -25,7 +25,14 @@ public enum CounterGuest {
     /// - Throws: ``CounterGuestError`` `imageMissing` when no file is there, saying to run
     ///   `scripts/guest-image` (a test that needs the guest fails; it is never skipped).
     public static func imagePath() throws(CounterGuestError) -> String {
-        let named = getenv(imageVariable).map { String(cString: $0) } ?? ""
+        try imagePath(environment: getenv(imageVariable).map { [imageVariable: String(cString: $0)] } ?? [:])
+    }
+
+    /// The ISO's path as ``imagePath()`` finds it, with `environment` in place of the process's.
+    ///
+    /// - Throws: ``CounterGuestError`` `imageMissing` when no file is there.
+    public static func imagePath(environment: [String: String]) throws(CounterGuestError) -> String {
+        let named = environment[imageVariable] ?? ""
         let path = named.isEmpty ? defaultImagePath : named
         var status = stat()
         guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else {

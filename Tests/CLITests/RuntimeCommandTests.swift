@@ -304,9 +304,21 @@ import Testing
         sleep(1)
         let later = try CounterGuest.counters(2, runFolder: folder, within: 10)
         #expect(later.count == 2 && later[0] > first && later[1] == later[0] + 1, "first \(first), then \(later)")
-        // and the console was let go: hpvmconsole attaches (and leaves at the end of its input)
-        let console = try cli.runtime("hpvmconsole", "-P", "counter", "-q")
-        #expect(console.status == 0, "\(console.stderr)")
+        // and the console was let go: hpvmconsole attaches; while it is attached, the counter
+        // cannot be read, naming the session; once it leaves, it can
+        let (console, input, _, attached) = try Self.attachedConsole(cli, guest: "counter")
+        defer { if console.isRunning { kill(console.processIdentifier, SIGKILL) } }
+        #expect(String(decoding: attached, as: UTF8.self).contains("attached to guest counter"))
+        #expect {
+            _ = try CounterGuest.counters(1, runFolder: folder, within: 0.5)
+        } throws: { error in
+            let error = error as? CounterGuestError
+            return error?.code == .consoleBusy && error?.message.contains("pid \(console.processIdentifier)") == true
+        }
+        input.fileHandleForWriting.write(Data("~.".utf8))
+        console.waitUntilExit()
+        #expect(console.terminationStatus == 0)
+        #expect(try CounterGuest.counters(1, runFolder: folder, within: 10).count == 1)
         // When it is stopped at once, its QEMU is gone and its console cannot be read
         #expect(cli.qemuPID("counter") != nil)
         #expect(try cli.runtime("hpvmstop", "-P", "counter", "-F", "-Q").status == 0)
@@ -318,12 +330,12 @@ import Testing
         }
     }
 
-    /// An `hpvmconsole -P g1` session, returned once it says it is attached (or its standard error
+    /// An `hpvmconsole -P <guest>` session, returned once it says it is attached (or its standard error
     /// closed): the process, its standard input, its standard error and what it has said there so far.
-    static func attachedConsole(_ cli: CLIHost) throws -> (Process, Pipe, Pipe, Data) {
+    static func attachedConsole(_ cli: CLIHost, guest: String = "g1") throws -> (Process, Pipe, Pipe, Data) {
         let console = Process()
         console.executableURL = URL(fileURLWithPath: binDirectory + "/hpvmconsole")
-        console.arguments = ["-P", "g1"]
+        console.arguments = ["-P", guest]
         console.environment = ["HPVM_ROOT": cli.root, "PATH": "/usr/bin:/bin"]
         let input = Pipe()
         let errors = Pipe()
