@@ -285,12 +285,60 @@ import Testing
         #expect(try cli.runtime("hpvmstop", "-P", "g1", "-F", "-Q").status == 0)
     }
 
-    /// An `hpvmconsole -P g1` session, returned once it says it is attached (or its standard error
+    @Test func theCounterGuestBootsAndCountsOnItsConsoleUntilStopped() throws {
+        // Given a guest of 256 MB whose only device is the counter guest's ISO, copied into the host
+        let image = try CounterGuest.imagePath()
+        let cli = try CLIHost(sanDisks: 0, multipathMaps: 0)
+        defer { cli.stopQEMUs() }
+        try FileManager.default.copyItem(atPath: image, toPath: cli.root + "/hpvm/disks/counter.iso")
+        let created = try cli.tool("hpvmcreate", "-P", "counter", "-r", "256M", "-a", "dvd:scsi::file:/hpvm/disks/counter.iso")
+        #expect(created.status == 0, "\(created.stderr)")
+        let folder = CounterGuest.runFolder(root: cli.root, guest: "counter")
+        #expect(folder == (try RunFolder(root: cli.host.root, guest: "counter")).path)
+        // When it starts, SeaBIOS boots the CD on virtio-scsi and the kernel reaches /init
+        let launched = ContinuousClock.now
+        let started = try cli.runtime("hpvmstart", "-P", "counter")
+        try #require(started.status == 0, "\(started.stderr)")
+        let startTook = ContinuousClock.now - launched
+        let first = try #require(try CounterGuest.counters(1, runFolder: folder, within: 60).first)
+        let bootTook = ContinuousClock.now - launched
+        print("counter guest: hpvmstart took \(startTook), first counter line (\(first)) \(bootTook) after hpvmstart began")
+        // Then its counter goes up: read again a second later
+        sleep(1)
+        let later = try CounterGuest.counters(2, runFolder: folder, within: 10)
+        #expect(later.count == 2 && later[0] > first && later[1] == later[0] + 1, "first \(first), then \(later)")
+        // and the console was let go: hpvmconsole attaches; while it is attached, the counter
+        // cannot be read, naming the session; once it leaves, it can
+        let (console, input, _, attached) = try Self.attachedConsole(cli, guest: "counter")
+        defer { if console.isRunning { kill(console.processIdentifier, SIGKILL) } }
+        #expect(String(decoding: attached, as: UTF8.self).contains("attached to guest counter"))
+        #expect {
+            _ = try CounterGuest.counters(1, runFolder: folder, within: 0.5)
+        } throws: { error in
+            let error = error as? CounterGuestError
+            return error?.code == .consoleBusy && error?.message.contains("pid \(console.processIdentifier)") == true
+        }
+        input.fileHandleForWriting.write(Data("~.".utf8))
+        console.waitUntilExit()
+        #expect(console.terminationStatus == 0)
+        #expect(try CounterGuest.counters(1, runFolder: folder, within: 10).count == 1)
+        // When it is stopped at once, its QEMU is gone and its console cannot be read
+        #expect(cli.qemuPID("counter") != nil)
+        #expect(try cli.runtime("hpvmstop", "-P", "counter", "-F", "-Q").status == 0)
+        #expect(cli.qemuPID("counter") == nil)
+        #expect {
+            _ = try CounterGuest.counters(1, runFolder: folder, within: 1)
+        } throws: { error in
+            (error as? CounterGuestError)?.code == .consoleUnavailable
+        }
+    }
+
+    /// An `hpvmconsole -P <guest>` session, returned once it says it is attached (or its standard error
     /// closed): the process, its standard input, its standard error and what it has said there so far.
-    static func attachedConsole(_ cli: CLIHost) throws -> (Process, Pipe, Pipe, Data) {
+    static func attachedConsole(_ cli: CLIHost, guest: String = "g1") throws -> (Process, Pipe, Pipe, Data) {
         let console = Process()
         console.executableURL = URL(fileURLWithPath: binDirectory + "/hpvmconsole")
-        console.arguments = ["-P", "g1"]
+        console.arguments = ["-P", guest]
         console.environment = ["HPVM_ROOT": cli.root, "PATH": "/usr/bin:/bin"]
         let input = Pipe()
         let errors = Pipe()
