@@ -37,6 +37,34 @@ import Glibc
         #expect(status.stdout.split(separator: "\n").first { $0.hasPrefix("g1:") }.map { $0.split(separator: ":", omittingEmptySubsequences: false)[10] } == "On")
     }
 
+    @Test func theCloudKernelGuestKeepsCountingAcrossAnOnlineMigration() throws {
+        // Given the counter guest (Debian's cloud kernel, a busybox initramfs counting on its
+        // serial console) booted on A from a file-backed DVD both hosts have at the same path
+        let image = try CounterGuest.imagePath()
+        let rig = try OnlineRig()
+        defer { rig.close() }
+        for root in [rig.suite.hosts.rootA.path, rig.suite.hosts.rootB.path] {
+            try FileManager.default.copyItem(atPath: image, toPath: root + "/hpvm/disks/counter.iso")
+        }
+        let created = try rig.command("A", "hpvmcreate", ["-P", "c1", "-r", "256M", "-a", "dvd:scsi::file:/hpvm/disks/counter.iso"])
+        try #require(created.status == 0, "\(created.stderr)")
+        let booted = Date()
+        try #require(try rig.command("A", "hpvmstart", ["-P", "c1"]).status == 0)
+        let onA = try CounterGuest.counters(3, runFolder: CounterGuest.runFolder(root: rig.suite.hosts.rootA.path, guest: "c1"), within: 60)
+        say("counter guest: counting on A after \(String(format: "%.1f", Date().timeIntervalSince(booted))) s: \(onA)")
+        // When it migrates online
+        let moved = try rig.command("A", "hpvmmigrate", ["-o", "-P", "c1", "-h", rig.suite.hosts.addressB])
+        try #require(moved.status == 0, "\(moved.stderr)")
+        say("counter guest: \(moved.stdout.split(separator: "\n").first ?? "")")
+        // Then it counts on B from where it was, without a new boot, and its QEMU on A is gone
+        let onB = try CounterGuest.counters(3, runFolder: CounterGuest.runFolder(root: rig.suite.hosts.rootB.path, guest: "c1"), within: 30)
+        say("counter guest: counting on B: \(onB)")
+        #expect(onB.first! > onA.last!, "B counts \(onB), A counted \(onA): the guest started again")
+        #expect(zip(onB, onB.dropFirst()).allSatisfy { $1 == $0 + 1 }, "\(onB)")
+        #expect(try rig.oracle.qemus("A", "c1").isEmpty)
+        #expect(try rig.oracle.qemus("B", "c1").map(\.status) == ["running"])
+    }
+
     @Test func aRefusedOnlineMigrationLeavesTheGuestRunningHereAndChangesNothing() throws {
         // Given a running guest on A whose vswitch B does not have
         let rig = try OnlineRig()
