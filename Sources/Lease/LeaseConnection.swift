@@ -81,6 +81,11 @@ extension Lockspace {
             }
             let rc = hpvm_sanlk_acquire_one(-1, pid, UInt32(SANLK_ACQUIRE_OWNER_NOWAIT), res)
             guard rc < 0 else { return }
+            if rc == -ESRCH {
+                throw LeaseError(
+                    .notRegistered, "cannot take lease \(name) for pid \(pid): no process of that pid is registered with this host's sanlock daemon.",
+                    function: "sanlock_acquire", result: rc)
+            }
             let owner = try? self.owner(of: name, slot: slot)?.hostID
             throw Sanlock.error(rc, "sanlock_acquire", "cannot take lease \(name) for pid \(pid)", owner: owner)
         }

@@ -3,7 +3,7 @@ public struct LeaseError: Error, CustomStringConvertible, Sendable {
     /// What kind of failure this is; codes can be added without breaking callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Sendable {
-            case daemonUnreachable, notJoined, heldByOtherHost, ownerMustExpire, badArea, badInput, io, failed
+            case daemonUnreachable, notJoined, heldByOtherHost, ownerMustExpire, staleVersion, notRegistered, badArea, badInput, io, failed
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -17,6 +17,12 @@ public struct LeaseError: Error, CustomStringConvertible, Sendable {
         /// The lease's owner stopped renewing; it is free once the owner's host lease expires
         /// (the C constant is `SANLK_ACQUIRE_OWNED_RETRY`).
         public static let ownerMustExpire = Code(.ownerMustExpire)
+        /// An acquire with a lease version found another version on disk: the lease was taken (and
+        /// perhaps released) by some host since that version was read (the C constant is `SANLK_ACQUIRE_LVER`).
+        public static let staleVersion = Code(.staleVersion)
+        /// The process to acquire a lease for is not registered with this host's sanlock daemon (an
+        /// incoming QEMU not started through `hpvm-lease-exec ... incoming`, or one that exited).
+        public static let notRegistered = Code(.notRegistered)
         /// The lease file holds no lockspace or resource of ours there (`SANLK_LEADER_*`).
         public static let badArea = Code(.badArea)
         /// A name, path, host id or timeout out of range.

@@ -154,6 +154,16 @@ public struct Lockspace: Sendable, Equatable {
         }
     }
 
+    /// The lease version of `name` in `slot` as the disk says: the number of the last acquire
+    /// (it grows by one at each acquire; a release leaves it). The corresponding C function is
+    /// `sanlock_read_resource`.
+    public func version(of name: String, slot: Int) throws(LeaseError) -> UInt64 {
+        try withResource(name, slot: slot) { (res) throws(LeaseError) -> UInt64 in
+            try Sanlock.check(sanlock_read_resource(res, 0), "sanlock_read_resource", "cannot read lease \(name) in slot \(slot) of \(path)")
+            return res.pointee.lver
+        }
+    }
+
     // MARK: - Helpers
 
     func withResource<T>(_ name: String, slot: Int, _ body: (UnsafeMutablePointer<sanlk_resource>) throws(LeaseError) -> T) throws(LeaseError) -> T {

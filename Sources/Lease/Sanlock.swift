@@ -24,6 +24,9 @@ enum Sanlock {
         case SANLK_ACQUIRE_OWNED_RETRY:
             return LeaseError(.ownerMustExpire, "\(what): held by host \(owner.map(String.init) ?? "unknown"), whose host lease has to expire first.",
                               function: name, result: rc, ownerHostID: owner)
+        case SANLK_ACQUIRE_LVER:
+            return LeaseError(.staleVersion, "\(what): the lease's version on disk is not the one given; another host took the lease since.",
+                              function: name, result: rc)
         case SANLK_ACQUIRE_LOCKSPACE:
             return LeaseError(.notJoined, "\(what): this host has not joined the fleet's lockspace (hpvmlease -i PATH -H ID).",
                               function: name, result: rc)

@@ -8,6 +8,15 @@
 // without -daemonize and this helper daemonizes instead:
 //
 //   hpvm-lease-exec LOCKSPACE RESOURCE PATH OFFSET RUNFOLDER WAIT_SECONDS -- QEMU ARG...
+//   hpvm-lease-exec LOCKSPACE RESOURCE PATH OFFSET RUNFOLDER incoming -- QEMU ARG...
+//
+// With the word `incoming` in place of WAIT_SECONDS (the target of an online migration, QEMU run
+// with `-incoming`), the child registers with the sanlock daemon and execs QEMU WITHOUT acquiring
+// RESOURCE: the guest still runs on the source host, which holds the lease. At the hand-over the
+// source releases the lease and this host acquires it on behalf of QEMU's pid with the lease
+// version the source returned (sanlock_acquire with a pid and SANLK_RES_LVER, as libvirt's
+// driver does), before the guest continues. LOCKSPACE, RESOURCE, PATH and OFFSET are checked but
+// only name the lease in messages then.
 //
 // The first process forks; the child starts a new session, registers with the sanlock daemon
 // (SANLOCK_RUN_DIR picks it), acquires RESOURCE at OFFSET of PATH in LOCKSPACE, and execs QEMU
@@ -15,7 +24,8 @@
 // QEMU holds RUNFOLDER/pid and its status monitor accepts a connection, as QEMU's -daemonize
 // parent would. Every value arrives as an argument vector; nothing goes through a shell.
 //
-// Exit status of the first process: 0 QEMU is running and holds the lease; 10 another host holds
+// Exit status of the first process: 0 QEMU is running and holds the lease (incoming: is registered
+// and holds none); 10 another host holds
 // the lease and renews its host lease (stderr: "held by host N"); 11 the owner's lease did not
 // expire within WAIT_SECONDS; 12 no sanlock daemon or this host has not joined the lockspace;
 // 13 another sanlock failure; 1 QEMU failed to start; 64 bad arguments.
@@ -67,10 +77,11 @@ static uint64_t owner_of(struct sanlk_resource *res) {
     return owner;
 }
 
-/// The child: register, acquire, exec. Reports one line on `report`: "A" acquired (then exec),
-/// "H rc owner", "T owner", "D rc", "S rc", or "X errno" when exec failed.
+/// The child: register, acquire (unless `incoming`), exec. Reports one line on `report`: "A"
+/// acquired or "R" registered only (then exec), "H rc owner", "T owner", "D rc", "S rc", or
+/// "X errno" when exec failed.
 static void child(int report, const char *lockspace, const char *name, const char *path, uint64_t offset,
-                  double wait_seconds, char **program) {
+                  double wait_seconds, int incoming, char **program) {
     setsid();
     struct sanlk_resource *res = calloc(1, sizeof(struct sanlk_resource) + sizeof(struct sanlk_disk));
     if (res == NULL) _exit(13);
@@ -85,6 +96,16 @@ static void child(int report, const char *lockspace, const char *name, const cha
         snprintf(line, sizeof line, "D %d\n", sock);
         say(report, line);
         _exit(12);
+    }
+    if (incoming) {
+        // Registered, nothing acquired: the socket stays open across exec, so the daemon knows
+        // QEMU's pid and can acquire the lease for it at the hand-over.
+        free(res);
+        say(report, "R\n");
+        execv(program[0], program);
+        snprintf(line, sizeof line, "X %d\n", errno);
+        say(report, line);
+        _exit(127);
     }
     double deadline = now_seconds() + wait_seconds;
     for (;;) {
@@ -145,15 +166,19 @@ static int accepts(const char *socket_path) {
 
 int main(int argc, char **argv) {
     if (argc < 9 || strcmp(argv[7], "--") != 0) {
-        say(2, "usage: hpvm-lease-exec LOCKSPACE RESOURCE PATH OFFSET RUNFOLDER WAIT_SECONDS -- PROGRAM [ARG...]\n");
+        say(2, "usage: hpvm-lease-exec LOCKSPACE RESOURCE PATH OFFSET RUNFOLDER WAIT_SECONDS|incoming -- PROGRAM [ARG...]\n");
         return 64;
     }
     char *end = NULL;
     errno = 0;
     unsigned long long offset = strtoull(argv[4], &end, 10);
     if (errno != 0 || end == argv[4] || *end != 0) { say(2, "hpvm-lease-exec: bad offset\n"); return 64; }
-    double wait_seconds = strtod(argv[6], &end);
-    if (end == argv[6] || *end != 0 || wait_seconds < 0 || wait_seconds > 3600) { say(2, "hpvm-lease-exec: bad wait\n"); return 64; }
+    int incoming = strcmp(argv[6], "incoming") == 0;
+    double wait_seconds = incoming ? 0 : strtod(argv[6], &end);
+    if (!incoming && (end == argv[6] || *end != 0 || wait_seconds < 0 || wait_seconds > 3600)) {
+        say(2, "hpvm-lease-exec: bad wait\n");
+        return 64;
+    }
     char pidfile[4096], status_socket[4096];
     if (snprintf(pidfile, sizeof pidfile, "%s/pid", argv[5]) >= (int)sizeof pidfile
         || snprintf(status_socket, sizeof status_socket, "%s/qmp-status", argv[5]) >= (int)sizeof status_socket) {
@@ -166,7 +191,7 @@ int main(int argc, char **argv) {
     if (pid < 0) { perror("hpvm-lease-exec: fork"); return 13; }
     if (pid == 0) {
         close(report[0]);
-        child(report[1], argv[1], argv[2], argv[3], offset, wait_seconds, argv + 8);
+        child(report[1], argv[1], argv[2], argv[3], offset, wait_seconds, incoming, argv + 8);
     }
     close(report[1]);
     char line[128];
@@ -181,7 +206,7 @@ int main(int argc, char **argv) {
     line[used] = 0;
     close(report[0]);
     char message[512];
-    if (line[0] != 'A' || strchr(line, 'X') != NULL) {
+    if ((line[0] != 'A' && line[0] != 'R') || strchr(line, 'X') != NULL) {
         int status = 0;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
         int code = WIFEXITED(status) ? WEXITSTATUS(status) : 13;
@@ -204,7 +229,8 @@ int main(int argc, char **argv) {
         say(2, message);
         return code;
     }
-    // QEMU runs and holds the lease: wait until it is ready, as its -daemonize parent would.
+    // QEMU runs and holds the lease (incoming: is registered): wait until it is ready, as its
+    // -daemonize parent would.
     double deadline = now_seconds() + 60;
     while (now_seconds() < deadline) {
         int status = 0;
