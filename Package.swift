@@ -59,7 +59,7 @@ let package = Package(
         .systemLibrary(name: "CSanlock", pkgConfig: "libsanlock_client", providers: [.apt(["libsanlock-dev"])]),
         .target(name: "Lease", dependencies: ["CSanlock"], swiftSettings: strictSettings),
         .executableTarget(name: "LeaseExec", linkerSettings: [.linkedLibrary("sanlock_client")]),
-        .target(name: "Fleet", dependencies: ["Registry", "Host", "Lease"], swiftSettings: strictSettings),
+        .target(name: "Fleet", dependencies: ["Registry", "Host", "Lease", "Runtime"], swiftSettings: strictSettings),
         // hpvmlease: the command's type and entry function in a library (for a multi-call binary).
         .target(
             name: "LeaseCommand",
@@ -116,7 +116,7 @@ let package = Package(
         .target(
             name: "Migrate",
             dependencies: [
-                "Registry", "HPVMCLI", "GuestTools", "Migration", "SSH", "Runtime",
+                "Registry", "HPVMCLI", "GuestTools", "Migration", "SSH", "Runtime", "Fleet", "Lease",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -78,8 +78,12 @@ extension Fleet {
     ///   - ``LeaseError/Code/notRegistered`` when `pid` is not registered with this host's daemon;
     ///   - ``LeaseError/Code/notJoined`` when fleet leases are off on this host or it has not joined;
     ///   - ``RegistryError/Code/notFound`` when no guest has that name.
-    public func handOverAcquire(guest name: String, pid: Int32, version: UInt64) throws {
+    ///
+    /// With `version` nil (the source could not read it: its QEMU's end released the lease), the
+    /// lease is taken at whatever version it has; with fleet leases off here, nothing is taken.
+    public func handOverAcquire(guest name: String, pid: Int32, version: UInt64?) throws {
         guard let place = try handOverPlace(guest: name, action: "take over the lease of") else {
+            if version == nil { return }
             throw LeaseError(
                 .notJoined,
                 "cannot take over guest \(Display.safe(name))'s lease: fleet leases are off on this host, but the source holds one; join the fleet's lockspace first (hpvmlease -i PATH -H ID).")
@@ -133,7 +137,7 @@ extension Fleet {
 
     /// The target's refusal, naming the holder when another host holds the lease (sanlock checks
     /// the version before the owner, so a wrong version can hide a live holder: the disk is asked).
-    static func handOverRefusal(_ error: LeaseError, guest name: String, pid: Int32, version: UInt64, place: HandOverPlace) -> LeaseError {
+    static func handOverRefusal(_ error: LeaseError, guest name: String, pid: Int32, version: UInt64?, place: HandOverPlace) -> LeaseError {
         let resource = place.lease.resource
         let guest = Display.safe(name)
         let owner = try? place.lockspace.owner(of: resource, slot: place.slot)
@@ -151,7 +155,7 @@ extension Fleet {
             let current = (try? place.lockspace.version(of: resource, slot: place.slot)).map(String.init) ?? "another"
             return LeaseError(
                 .staleVersion,
-                "cannot take over guest \(guest)'s lease \(resource) for QEMU pid \(pid): its version is \(current), not \(version) as the source released it; another host took the lease since, so the guest must not continue here.",
+                "cannot take over guest \(guest)'s lease \(resource) for QEMU pid \(pid): its version is \(current), not \(version.map(String.init) ?? "the one") as the source released it; another host took the lease since, so the guest must not continue here.",
                 function: error.function, result: error.result, ownerHostID: owner?.hostID)
         }
         return error

@@ -1,6 +1,7 @@
 internal import Host
 public import Lease
 public import Registry
+public import Runtime
 
 extension Fleet {
     /// What `hpvmstart` needs to hold a guest's lease: where it is, and, when a host that stopped
@@ -85,5 +86,13 @@ extension Fleet {
             return .failed(error)
         }
         return .free
+    }
+}
+
+extension Fleet.StartLease {
+    /// The lease as the runtime holds it for a QEMU: through `hpvm-lease-exec`, acquired between
+    /// fork and exec, or with `incoming` only registered (an online migration's target).
+    public func hold(incoming: Bool = false) -> LeaseHold {
+        LeaseHold(lockspace: lockspace, resource: resource, path: path, offset: offset, waitSeconds: waitSeconds, incoming: incoming)
     }
 }

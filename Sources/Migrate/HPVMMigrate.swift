@@ -183,7 +183,7 @@ public struct HPVMMigrate: ParsableCommand, HPVMCommand {
             if recover {
                 let migration = SourceMigration(
                     guests: guests, connector: connector(deadline: given ?? SSHConnector.defaultDeadline), failpoints: failpoints,
-                    sourceHost: hostName, runtime: runtime)
+                    sourceHost: hostName, runtime: runtime, leases: FleetGuestLeases(guests))
                 let lines = try migration.recover(guest: name)
                 if !quiet { Output.write(lines.map { "hpvmmigrate: \($0)\n" }.joined()) }
                 return
@@ -194,7 +194,7 @@ public struct HPVMMigrate: ParsableCommand, HPVMCommand {
             let deadline = given ?? stored ?? SSHConnector.defaultDeadline
             let migration = SourceMigration(
                 guests: guests, connector: connector(deadline: deadline),
-                failpoints: failpoints, sourceHost: hostName, runtime: runtime)
+                failpoints: failpoints, sourceHost: hostName, runtime: runtime, leases: FleetGuestLeases(guests))
             var options = MigrationOptions(guest: guest, host: host ?? "")
             options.newName = try newName.map { try GuestRules.name($0) }
             options.label = try label.map { try GuestRules.label($0) }
@@ -277,7 +277,7 @@ public struct HPVMMigrate: ParsableCommand, HPVMCommand {
             },
             root: environment.root, failpoints: failpoints, hostName: hostName,
             peerAddress: getenv("SSH_CONNECTION").flatMap { String(cString: $0).split(separator: " ").first.map(String.init) },
-            runtime: runtime
+            runtime: runtime, leases: { FleetGuestLeases($0) }
         ).serve(input: StandardInput(), writeLine: { Output.write($0 + "\n") })
     }
 

@@ -5,12 +5,15 @@ public import Runtime
 /// here: a commit lets the arrived guest's QEMU continue before the guest becomes runnable, and a
 /// rollback ends that QEMU before the arrival goes.
 public struct LiveArrival {
-    /// The fleet lease a guest's QEMU holds on this host: the guest's name, and whether its QEMU
-    /// arrives by migration (it then registers and acquires only at the hand-over). Nil: leases are off.
-    public typealias LeaseLookup = (String, Bool) throws -> LeaseHold?
-
     let guests: GuestRegistry
     let runtime: GuestRuntime?
+    var leases: any GuestLeases = NoLeases()
+
+    /// The lease version a `source-stopped` journal row records (`lease version N`).
+    static func leaseVersion(in detail: String) -> UInt64? {
+        guard detail.hasPrefix("lease version ") else { return nil }
+        return UInt64(detail.dropFirst("lease version ".count))
+    }
 
     /// How long the target waits for the last of a stream the source saw complete.
     static let arrivalTimeout: Duration = .seconds(10)
@@ -29,7 +32,10 @@ public struct LiveArrival {
     ///
     /// - Returns: what a person must know: the QEMU of an online arrival ended before it could
     ///   continue, so the guest is Off (and runnable) here.
-    func commit(_ name: String, migrationID: String, peer: String) throws -> String? {
+    ///
+    /// - Parameter leaseVersion: the guest's fleet lease's version as the source released it: the
+    ///   QEMU here takes the lease at that version before it continues, or does not continue.
+    func commit(_ name: String, migrationID: String, peer: String, leaseVersion: UInt64? = nil) throws -> String? {
         guard try isOnline(migrationID) else {
             try guests.commitArrival(name, migrationID: migrationID, peer: peer)
             return nil
@@ -41,6 +47,9 @@ public struct LiveArrival {
         }
         if let runtime, runtime.isRunning(name) {
             _ = try runtime.waitForIncoming(name, until: .now + Self.arrivalTimeout)
+            if let pid = try runtime.folder(name).runningPID {
+                try leases.acquire(guest: name, pid: pid, version: leaseVersion)
+            }
             try runtime.resume(name)
             try guests.commitArrival(name, migrationID: migrationID, peer: peer, phase: .continued)
             return nil

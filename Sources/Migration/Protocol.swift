@@ -28,6 +28,9 @@ public struct MigrationRequest: Codable, Sendable, Equatable {
     public var offset: Int64?
     public var length: Int?
     public var sha256: String?
+    /// For an online migration's `commit`: the version of the guest's fleet lease as the source
+    /// released it; the target takes the lease only at that version.
+    public var leaseVersion: UInt64?
 
     public init(
         type: String, version: Int? = nil, migrationID: String? = nil, sourceHost: String? = nil, guest: GuestPackage? = nil,
@@ -114,6 +117,9 @@ public struct MigrationReply: Codable, Sendable, Equatable {
     public var phase: MigrationPhase?
     public var message: String?
     public var sha256: String?
+    /// For `status` of an online migration past `source-stopped`: the fleet lease's version the
+    /// source released.
+    public var leaseVersion: UInt64?
 
     public init(type: String) { self.type = type }
 
@@ -314,6 +320,8 @@ public enum Request: Sendable, Equatable {
         public let migrationID: String
         public let guestName: String
         public let sourceHost: String?
+        /// `commit` of an online migration: the fleet lease's version the source released.
+        public var leaseVersion: UInt64? = nil
     }
 
     /// `status`: how far a migration got on the host asked.
@@ -392,7 +400,7 @@ extension ProtocolDecoder {
         }
         func settle() throws(ProtocolViolation) -> Request.Settle {
             guard let name = request.targetGuestName else { throw missing("guestName") }
-            return Request.Settle(migrationID: try id(), guestName: name, sourceHost: request.sourceHost)
+            return Request.Settle(migrationID: try id(), guestName: name, sourceHost: request.sourceHost, leaseVersion: request.leaseVersion)
         }
         switch RequestType(rawValue: request.type) {
         case .hello:

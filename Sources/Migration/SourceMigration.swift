@@ -61,15 +61,36 @@ public struct SourceMigration {
     let sourceHost: String
     /// How this host runs guests: online migration, `-d`, and recovery of an online migration need it.
     let runtime: GuestRuntime?
+    /// The fleet's leases on this host (``NoLeases`` when they are off).
+    let leases: any GuestLeases
 
     public init(
-        guests: GuestRegistry, connector: any RemoteConnector, failpoints: Failpoints, sourceHost: String, runtime: GuestRuntime? = nil
+        guests: GuestRegistry, connector: any RemoteConnector, failpoints: Failpoints, sourceHost: String, runtime: GuestRuntime? = nil,
+        leases: any GuestLeases = NoLeases()
     ) {
         self.guests = guests
         self.connector = connector
         self.failpoints = failpoints
         self.sourceHost = sourceHost
         self.runtime = runtime
+        self.leases = leases
+    }
+
+    /// Online, past the point of no return: the guest's lease is released from its QEMU here
+    /// (its version kept in the journal), then that QEMU ends (`source-stopped`).
+    ///
+    /// - Returns: the lease's version, nil when leases are off or it could not be read (the QEMU's
+    ///   end releases the lease then, and the target takes it at any version).
+    func stopQEMUHere(_ name: String, migrationID: String, peer: String) throws -> UInt64? {
+        guard let runtime else { return nil }
+        var version: UInt64?
+        if let pid = try runtime.folder(name).runningPID {
+            version = try? leases.release(guest: name, pid: pid)
+            try runtime.stop(name, mode: .force)
+        }
+        try guests.record(
+            migrationID, guest: name, role: .source, peer: peer, phase: .sourceStopped, detail: version.map { "lease version \($0)" })
+        return version
     }
 
     /// Runs the migration phase by phase (DESIGN.md §5): each step below is one transition, and
@@ -163,6 +184,8 @@ public struct SourceMigration {
                 continue
             }
             let targetName = entry.targetName ?? guest
+            let journal = (try? guests.journal(migrationID: id)) ?? []
+            var leaseVersion = journal.last { $0.role == .source && $0.phase == .sourceStopped }?.detail.flatMap(LiveArrival.leaseVersion(in:))
             let link = try? connector.connect(host: entry.peerHost)
             defer { link?.close() }
             /// One request to the target and its answer, nil when there is none to be had.
@@ -173,7 +196,9 @@ public struct SourceMigration {
                     ? MigrationRequest(type, version: MigrationProtocol.version, sourceHost: sourceHost)
                     // abort, commit and status need only the migration and the guest's name on the target.
                     : MigrationRequest(type, migrationID: id, sourceHost: sourceHost, guestName: targetName)
-                _ = try? link.send(JSONLine.encode(request))
+                var sent = request
+                if type == .commit { sent.leaseVersion = leaseVersion }
+                _ = try? link.send(JSONLine.encode(sent))
                 guard let line = (try? link.receive()) ?? nil else { return nil }
                 return try? ProtocolDecoder.reply(line, to: type)
             }
@@ -204,12 +229,9 @@ public struct SourceMigration {
                         + (dropped ? "; \(entry.peerHost) dropped its copy." : "; \(entry.peerHost) was not reachable: run hpvmmigrate --recover again later to remove its Not Runnable copy, if any."))
             case .sourceDisabled, .sourceStopped:
                 // Online: the QEMU here ends before the target's may continue.
-                if entry.phase == .sourceDisabled, let runtime,
-                    ((try? guests.journal(migrationID: id)) ?? []).contains(where: { $0.role == .source && $0.phase == .streamed })
-                {
+                if entry.phase == .sourceDisabled, journal.contains(where: { $0.role == .source && $0.phase == .streamed }) {
                     do {
-                        if runtime.isRunning(guest) { try runtime.stop(guest, mode: .force) }
-                        try guests.record(id, guest: guest, role: .source, peer: entry.peerHost, phase: .sourceStopped)
+                        leaseVersion = try stopQEMUHere(guest, migrationID: id, peer: entry.peerHost)
                     } catch {
                         stuck = true
                         lines.append("guest \(guest)'s QEMU here did not end (\(error)); run hpvmmigrate --recover -P \(guest) again.")
@@ -293,7 +315,7 @@ extension SourceMigration {
                 continue
             }
             do {
-                let live = LiveArrival(guests: guests, runtime: runtime)
+                let live = LiveArrival(guests: guests, runtime: runtime, leases: leases)
                 switch phase {
                 case .sourceDisabled where entry.phase == .targetStarted:
                     // Online: the source's QEMU may not have ended yet; only the source finishes this.
@@ -302,7 +324,7 @@ extension SourceMigration {
                         "migration \(id) of \(guest) is past the point of no return on \(source), whose QEMU may still hold the guest; finish it there with hpvmmigrate --recover -P \(guest).")
                 case .sourceDisabled, .sourceStopped, .done, .removing:
                     if entry.phase == .prepared || entry.phase == .targetStarted {
-                        let note = try live.commit(guest, migrationID: id, peer: source)
+                        let note = try live.commit(guest, migrationID: id, peer: source, leaseVersion: status.leaseVersion)
                         lines.append(
                             "finished migration \(id): \(guest) is runnable here\(entry.phase == .targetStarted && note == nil ? " and runs here" : "") and Not Runnable on \(source) (run hpvmmigrate --recover there to close its journal)."
                                 + (note.map { " " + $0 + "." } ?? ""))

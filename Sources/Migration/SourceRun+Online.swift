@@ -1,3 +1,5 @@
+internal import Dispatch
+internal import Foundation
 internal import Registry
 internal import Runtime
 
@@ -91,64 +93,54 @@ extension SourceRun {
     }
 
     /// Carries the stream until QEMU here completed it and closed its end.
+    ///
+    /// The bytes move on a thread of their own (``StreamPump``), never waiting for QMP: in its
+    /// last pass QEMU writes the stream while it holds its big lock, and its monitor answers only
+    /// once that write is done, so a reader that waited for the monitor first would never get the
+    /// answer. This thread asks QMP how far the stream got, and judges the deadlines.
     private func pump(_ outgoing: OutgoingMigration, into channel: any RemoteLink) throws(MigrationError) -> LiveMigrationProgress {
         let started = ContinuousClock.now
         let silence = Duration.seconds(options.silence)
-        var lastMoved = started
-        var lastAsked = started
-        var ended = false
+        let pump = StreamPump(descriptor: outgoing.descriptor, channel: channel)
+        pump.start()
         var progress = LiveMigrationProgress(status: "setup")
-        var buffer = [UInt8](repeating: 0, count: 1 << 18)
         var shown = false
-        defer { if shown { _ = "\n".withCString { write(2, $0, 1) } } }
+        var completed = false
+        defer {
+            // A stream that failed is cancelled first: QEMU here goes on with the guest at once.
+            if !completed { outgoing.cancel() }
+            pump.stop()
+            // The channel is this thread's again only once the pump let it go (a write waits at
+            // most the deadline of silence).
+            pump.wait(for: silence + .seconds(2))
+            if shown { _ = "\n".withCString { write(2, $0, 1) } }
+        }
         while true {
-            if !ended {
-                var poller = pollfd(fd: outgoing.descriptor, events: Int16(POLLIN), revents: 0)
-                let ready = poll(&poller, 1, 50)
-                if ready > 0 {
-                    let n = buffer.withUnsafeMutableBytes { read(outgoing.descriptor, $0.baseAddress, $0.count) }
-                    if n > 0 {
-                        let failed: MigrationError? = buffer.withUnsafeBytes { bytes -> MigrationError? in
-                            do throws(MigrationError) {
-                                try channel.sendBytes(UnsafeRawBufferPointer(rebasing: bytes[0..<n]))
-                                return nil
-                            } catch {
-                                return error
-                            }
-                        }
-                        if let failed { throw failed }
-                        lastMoved = .now
-                    } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
-                        ended = true
-                    }
-                }
-            } else {
-                usleep(10_000)
-            }
+            usleep(50_000)
             let now = ContinuousClock.now
-            if ended || now - lastAsked >= .milliseconds(100) {
-                lastAsked = now
-                do {
-                    progress = try outgoing.progress()
-                } catch {
-                    throw MigrationError(
-                        .refused, ["guest \(name)'s QEMU here stopped answering during the stream (\(error.message)); it may have ended."], phase: "stream")
-                }
-                if options.progress {
-                    shown = true
-                    let line = "\rhpvmmigrate: streaming \(name): \(progress.transferred >> 20) MiB sent, \(progress.remaining >> 20) MiB left, pass \(progress.passes)   "
-                    _ = line.withCString { write(2, $0, strlen($0)) }
-                }
-                switch progress.status {
-                case "completed" where ended:
-                    return progress
-                case "failed", "cancelled":
-                    throw MigrationError(
-                        .refused, ["guest \(name)'s stream \(progress.status)\(progress.error.map { ": \($0)" } ?? ""); it goes on running here."], phase: "stream")
-                default:
-                    if ended && !progress.hasEnded && now - lastMoved > .seconds(5) {
-                        throw MigrationError(.refused, ["guest \(name)'s QEMU closed the stream without completing it."], phase: "stream")
-                    }
+            let (ended, lastMoved, failure) = pump.state()
+            if let failure { throw failure }
+            do {
+                progress = try outgoing.progress()
+            } catch {
+                throw MigrationError(
+                    .refused, ["guest \(name)'s QEMU here stopped answering during the stream (\(error.message)); it may have ended."], phase: "stream")
+            }
+            if options.progress {
+                shown = true
+                let line = "\rhpvmmigrate: streaming \(name): \(progress.transferred >> 20) MiB sent, \(progress.remaining >> 20) MiB left, pass \(progress.passes)   "
+                _ = line.withCString { write(2, $0, strlen($0)) }
+            }
+            switch progress.status {
+            case "completed" where ended:
+                completed = true
+                return progress
+            case "failed", "cancelled":
+                throw MigrationError(
+                    .refused, ["guest \(name)'s stream \(progress.status)\(progress.error.map { ": \($0)" } ?? ""); it goes on running here."], phase: "stream")
+            default:
+                if ended && !progress.hasEnded && now - lastMoved > .seconds(5) {
+                    throw MigrationError(.refused, ["guest \(name)'s QEMU closed the stream without completing it."], phase: "stream")
                 }
             }
             if !ended && now - lastMoved > silence {
@@ -183,10 +175,8 @@ extension SourceRun {
     /// After the point of no return: the QEMU here ends (`source-stopped`); the target's QEMU may
     /// then continue.
     func stopSourceQEMU() throws(MigrationError) {
-        guard let runtime = migration.runtime else { return }
         do {
-            if runtime.isRunning(name) { try runtime.stop(name, mode: .force) }
-            try guests.record(id, guest: name, role: .source, peer: host, phase: .sourceStopped)
+            leaseVersion = try migration.stopQEMUHere(name, migrationID: id, peer: host)
         } catch {
             throw MigrationError(
                 .interrupted,
@@ -216,5 +206,72 @@ extension SourceRun {
     /// `12.3 MiB in 1.62 s, downtime 18 ms, 3 passes`.
     static func figures(_ progress: LiveMigrationProgress) -> String {
         "\(progress.transferred >> 20) MiB in \(Double(progress.totalTime) / 1000) s, downtime \(progress.downtime) ms, \(progress.passes) passes"
+    }
+}
+
+/// Moves a stream's bytes from QEMU's end of the socket pair to the channel, on a thread of its
+/// own, until QEMU closes its end, the channel fails, or it is told to stop.
+final class StreamPump: @unchecked Sendable {
+    private let descriptor: Int32
+    private let channel: any RemoteLink
+    private let lock = NSLock()
+    private let finished = DispatchSemaphore(value: 0)
+    private var ended = false
+    private var lastMoved = ContinuousClock.now
+    private var failure: MigrationError?
+    private var stopping = false
+    private var running = false
+
+    init(descriptor: Int32, channel: any RemoteLink) {
+        self.descriptor = descriptor
+        self.channel = channel
+    }
+
+    func start() {
+        running = true
+        Thread.detachNewThread { [self] in
+            run()
+            finished.signal()
+        }
+    }
+
+    /// Whether QEMU closed its end, when bytes last moved, and why the channel failed.
+    func state() -> (ended: Bool, lastMoved: ContinuousClock.Instant, failure: MigrationError?) {
+        lock.withLock { (ended, lastMoved, failure) }
+    }
+
+    func stop() { lock.withLock { stopping = true } }
+
+    /// Waits until the thread has ended (at most `duration`).
+    func wait(for duration: Duration) {
+        guard running else { return }
+        let nanoseconds = duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+        if finished.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .success { running = false }
+    }
+
+    private func run() {
+        var buffer = [UInt8](repeating: 0, count: 1 << 18)
+        while !lock.withLock({ stopping }) {
+            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 100) > 0 else { continue }
+            let n = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            guard n > 0 else {
+                lock.withLock { ended = true }
+                return
+            }
+            let failed: MigrationError? = buffer.withUnsafeBytes { bytes -> MigrationError? in
+                do throws(MigrationError) {
+                    try channel.sendBytes(UnsafeRawBufferPointer(rebasing: bytes[0..<n]))
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            lock.withLock {
+                if let failed { failure = failed } else { lastMoved = .now }
+            }
+            if failed != nil { return }
+        }
     }
 }

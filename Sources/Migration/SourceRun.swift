@@ -48,6 +48,8 @@ final class SourceRun {
     var live: LiveMigrationProgress?
     /// What the target said after the migration (its QEMU, `-b`).
     var notes: [String] = []
+    /// `-o`: the fleet lease's version as this host released it, for the target's take.
+    var leaseVersion: UInt64?
 
     private init(
         _ migration: SourceMigration, _ options: MigrationOptions, id: String, held: MigrationLock?, guest: Guest,
@@ -284,7 +286,9 @@ final class SourceRun {
     func commit() throws(MigrationError) {
         do {
             // Only `committed` counts: exchange refuses any other answer.
-            let reply = try exchange(MigrationRequest(.commit, migrationID: id, sourceHost: migration.sourceHost, guestName: targetName))
+            var request = MigrationRequest(.commit, migrationID: id, sourceHost: migration.sourceHost, guestName: targetName)
+            request.leaseVersion = leaseVersion
+            let reply = try exchange(request)
             if let note = reply.message { notes.append(note) }
         } catch {
             throw cancel(error, "commit failed")

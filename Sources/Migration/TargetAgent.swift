@@ -19,16 +19,16 @@ public struct TargetAgent {
     /// How this host runs guests; nil when it cannot (its settings are wrong): online migration
     /// and `-b` are refused then.
     let runtime: GuestRuntime?
-    /// The fleet lease a guest's QEMU holds here (nil: leases are off).
-    let lease: LiveArrival.LeaseLookup
+    /// The fleet's leases on this host, for the registry that holds the arriving guest.
+    let leases: (GuestRegistry) -> any GuestLeases
 
     public init(
         guests: GuestRegistry, writable: @escaping () throws -> GuestRegistry, root: HostRoot, failpoints: Failpoints,
         hostName: String, peerAddress: String? = nil, runtime: GuestRuntime? = nil,
-        lease: @escaping LiveArrival.LeaseLookup = { _, _ in nil }
+        leases: @escaping (GuestRegistry) -> any GuestLeases = { _ in NoLeases() }
     ) {
         self.runtime = runtime
-        self.lease = lease
+        self.leases = leases
         self.peerAddress = peerAddress
         self.guests = guests
         self.writable = writable
@@ -170,8 +170,9 @@ public struct TargetAgent {
     /// Phase 6 here: the arrived guest becomes runnable; online, its QEMU continues first.
     func commit(_ settle: Request.Settle) -> MigrationReply {
         answer {
-            let said = try LiveArrival(guests: try writable(), runtime: runtime)
-                .commit(settle.guestName, migrationID: settle.migrationID, peer: peer(settle.sourceHost))
+            let registry = try writable()
+            let said = try LiveArrival(guests: registry, runtime: runtime, leases: leases(registry))
+                .commit(settle.guestName, migrationID: settle.migrationID, peer: peer(settle.sourceHost), leaseVersion: settle.leaseVersion)
             failpoints.hit("target-after-commit")
             var reply = MigrationReply(.committed)
             reply.message = said
@@ -195,7 +196,7 @@ public struct TargetAgent {
         answer {
             guard let runtime else { throw LiveArrival.noRuntime(hostName) }
             let registry = try writable()
-            let hold = try lease(settle.guestName, true)
+            let hold = try leases(registry).hold(guest: settle.guestName, incoming: true)
             let started = try runtime.startIncoming(settle.guestName, guests: registry, migrationID: settle.migrationID, lease: hold)
             try registry.record(
                 settle.migrationID, guest: settle.guestName, role: .target, peer: peer(settle.sourceHost), phase: .targetStarted,
@@ -252,7 +253,7 @@ public struct TargetAgent {
         answer {
             guard let runtime else { throw LiveArrival.noRuntime(hostName) }
             let registry = try writable()
-            let started = try runtime.start(settle.guestName, guests: registry, lease: try lease(settle.guestName, false))
+            let started = try runtime.start(settle.guestName, guests: registry, lease: try leases(registry).hold(guest: settle.guestName, incoming: false))
             var reply = MigrationReply(.booted)
             reply.message = "QEMU pid \(started.pid)"
             return reply
@@ -266,6 +267,7 @@ public struct TargetAgent {
             var reply = MigrationReply(.status)
             let journal = try guests.journal(migrationID: query.migrationID)
             reply.phase = journal.last?.phase ?? .noRecord
+            reply.leaseVersion = journal.last { $0.role == .source && $0.phase == .sourceStopped }?.detail.flatMap(LiveArrival.leaseVersion(in:))
             if let source = journal.first(where: { $0.role == .source }),
                 let holder = MigrationLock.holder(root: inventory.root, guest: source.guestName)
             {

@@ -78,8 +78,7 @@ public struct HPVMStart: ParsableCommand, HPVMCommand {
                 "hpvmstart",
                 "guest \(guest)'s lease is held by host \(owner), which stopped renewing its host lease; waiting up to \(lease.waitSeconds) s for that lease to expire.")
         }
-        return LeaseHold(
-            lockspace: lease.lockspace, resource: lease.resource, path: lease.path, offset: lease.offset, waitSeconds: lease.waitSeconds)
+        return lease.hold()
     }
 
     /// HP-UX getopt(3C) forms (`-Pg1`), and a single-valued option given twice refused.
