@@ -43,6 +43,17 @@ import Testing
         Case(tool: "hpvmstop", arguments: ["-P", "g1", "-Q"], environment: ["HPVM_STOP_TIMEOUT": "-1"], status: 1, message: "HPVM_STOP_TIMEOUT='-1' must be a whole number of seconds"),
         Case(tool: "hpvmstop", arguments: ["-P", "g1", "-Q"], status: 1, message: "guest g1 is not running"),
         Case(tool: "hpvmconsole", arguments: ["-P", "g1"], status: 1, message: "guest g1 is not running"),
+        // hpvmmigrate -o, -d, -b (refused before any connection: the target address is not reachable)
+        Case(tool: "hpvmmigrate", arguments: ["-o", "-P", "g1", "-h", "198.51.100.9", "-m", "disk:avio_stor:0,0,0:file:/x.img", "-C"], status: 64, message: "-C copies storage offline"),
+        Case(tool: "hpvmmigrate", arguments: ["-o", "-P", "g1", "-h", "198.51.100.9", "-c", "2"], status: 64, message: "-c and -r change the guest's hardware"),
+        Case(tool: "hpvmmigrate", arguments: ["-o", "-P", "g1", "-h", "198.51.100.9", "-r", "1G"], status: 64, message: "-c and -r change the guest's hardware"),
+        Case(tool: "hpvmmigrate", arguments: ["-od", "-P", "g1", "-h", "198.51.100.9"], status: 64, message: "-d stops the guest for an offline migration; -o moves it running"),
+        Case(tool: "hpvmmigrate", arguments: ["-o", "-b", "-P", "g1", "-h", "198.51.100.9"], status: 64, message: "-b starts the guest on the target after an offline migration"),
+        Case(tool: "hpvmmigrate", arguments: ["-o", "-P", "g1", "-h", "198.51.100.9"], status: 1, message: "guest g1 is not running, so there is nothing to migrate online"),
+        Case(tool: "hpvmmigrate", arguments: ["-o", "-P", "g1", "-h", "198.51.100.9"], environment: ["HPVM_MIGRATE_BANDWIDTH": "1e9;touch PWNED"], status: 64, message: "HPVM_MIGRATE_BANDWIDTH='1e9;touch PWNED' is not a number of MiB a second"),
+        Case(tool: "hpvmmigrate", arguments: ["-o", "-P", "g1", "-h", "198.51.100.9"], environment: ["HPVM_MIGRATE_BANDWIDTH": "0"], status: 64, message: "HPVM_MIGRATE_BANDWIDTH='0' is not a number of MiB a second from 1 to 1000000"),
+        Case(tool: "hpvmmigrate", arguments: ["-o", "-P", "g1", "-h", "198.51.100.9"], environment: ["HPVM_MIGRATE_DOWNTIME": String(repeating: "9", count: 5000)], status: 64, message: "HPVM_MIGRATE_DOWNTIME="),
+        Case(tool: "hpvmmigrate", arguments: ["-o", "-P", "g1", "-h", "198.51.100.9"], environment: ["HPVM_MIGRATE_DOWNTIME": "5\u{1b}[31m"], status: 64, message: "is not a number of milliseconds"),
     ]
 
     @Test(arguments: cases)
