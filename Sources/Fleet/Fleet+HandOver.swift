@@ -49,19 +49,35 @@ extension Fleet {
     public func handOverRelease(guest name: String, pid: Int32) throws -> UInt64? {
         guard let place = try handOverPlace(guest: name, action: "hand over the lease of") else { return nil }
         let resource = place.lease.resource
-        let version = try place.lockspace.release(resource, slot: place.slot, pid: pid)
+        let version: UInt64
+        do {
+            version = try place.lockspace.release(resource, slot: place.slot, pid: pid)
+        } catch {
+            // sanlock refuses to release for a process that holds nothing (-EPERM): the disk says why.
+            guard let owner = try place.lockspace.owner(of: resource, slot: place.slot) else {
+                return try place.lockspace.version(of: resource, slot: place.slot)
+            }
+            throw Self.releaseRefusal(owner: owner.hostID, guest: name, pid: pid, place: place)
+        }
         guard let owner = try place.lockspace.owner(of: resource, slot: place.slot) else { return version }
+        throw Self.releaseRefusal(owner: owner.hostID, guest: name, pid: pid, place: place)
+    }
+
+    /// The source's refusal when the lease is still held after its release: by this host (for
+    /// another process than `pid`) or by another host.
+    static func releaseRefusal(owner: UInt64, guest name: String, pid: Int32, place: HandOverPlace) -> LeaseError {
+        let resource = place.lease.resource
         let guest = Display.safe(name)
-        if owner.hostID == place.me {
-            throw LeaseError(
+        if owner == place.me {
+            return LeaseError(
                 .failed,
                 "cannot hand over guest \(guest)'s lease \(resource): this host still holds it after releasing it for QEMU pid \(pid), which is not the process holding it.",
-                ownerHostID: owner.hostID)
+                ownerHostID: owner)
         }
-        throw LeaseError(
+        return LeaseError(
             .heldByOtherHost,
-            "cannot hand over guest \(guest)'s lease \(resource): host \(owner.hostID) holds it, not this host (the hand-over already happened, or the guest runs there).",
-            ownerHostID: owner.hostID)
+            "cannot hand over guest \(guest)'s lease \(resource): host \(owner) holds it, not this host (the hand-over already happened, or the guest runs there).",
+            ownerHostID: owner)
     }
 
     /// The target's half of the hand-over: acquires the guest's lease for the registered QEMU
