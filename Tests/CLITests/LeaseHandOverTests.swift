@@ -16,24 +16,9 @@ import Glibc
 /// version, the target acquires it for its QEMU with that version. Two real daemons (hosts 1 and 2)
 /// on one lease file, real QEMUs under TCG; every daemon and QEMU is stopped by its pid.
 @Suite(.serialized) struct LeaseHandOverTests {
-    /// The `SANLOCK_RUN_DIR=...` entry this process puts in its environment. libsanlock_client
-    /// keeps the pointer `getenv` gave it at its first connection and never asks again (one daemon
-    /// per process, as on a real host); this process plays both hosts, so the entry is this
-    /// buffer, put with `putenv` and rewritten in place to switch daemons (the suite is serialized). Never freed.
-    nonisolated(unsafe) static let runDirectoryEntry: UnsafeMutablePointer<CChar> = {
-        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: 4096)
-        buffer.initialize(repeating: 0, count: 4096)
-        return buffer
-    }()
-
-    /// Runs `body` talking to `daemon` (see ``runDirectoryEntry``).
+    /// Runs `body` with this process's sanlock calls going to `daemon` (it plays both hosts).
     func on<T>(_ daemon: SanlockDaemon, _ body: () throws -> T) rethrows -> T {
-        let entry = Array(("SANLOCK_RUN_DIR=" + daemon.runDirectory).utf8CString)
-        precondition(entry.count < 4096)
-        entry.withUnsafeBufferPointer { Self.runDirectoryEntry.update(from: $0.baseAddress!, count: $0.count) }
-        putenv(Self.runDirectoryEntry)
-        defer { unsetenv("SANLOCK_RUN_DIR") }
-        return try body()
+        try SanlockRunDirectory.with(daemon.runDirectory, body)
     }
 
     /// `sanlock client status` of a daemon, by line.
