@@ -59,9 +59,11 @@ import Glibc
         let joinedB = try b.run("hpvmlease", ["-i", "/hpvm/leases", "-H", "2", "-T", "2"], environment: daemonB.environment)
         #expect(joinedB.status == 0, "\(joinedB.stderr)")
         // and g1 on B as a migration's prepare leaves it: the same uuid, Not Runnable
-        let uuid = try #require(try runProcess("/usr/bin/sqlite3", [a.registryPath, "SELECT uuid FROM guest WHERE name = 'g1'"]).lines.first)
+        let uuid = try #require(
+            try runProcess("/usr/bin/sqlite3", [a.registryPath, "SELECT uuid FROM guest WHERE name = 'g1'"]).lines.first)
         let resource = "guest-\(uuid)"
-        let edited = try runProcess("/usr/bin/sqlite3", [b.registryPath, "UPDATE guest SET uuid = '\(uuid)', runnable = 0 WHERE name = 'g1'"])
+        let edited = try runProcess(
+            "/usr/bin/sqlite3", [b.registryPath, "UPDATE guest SET uuid = '\(uuid)', runnable = 0 WHERE name = 'g1'"])
         #expect(edited.status == 0, "\(edited.stderr)")
         // and g1 running on A, its QEMU holding the lease
         let startedA = try a.runtime("hpvmstart", "-P", "g1", environment: daemonA.environment)
@@ -77,19 +79,19 @@ import Glibc
 
         // (once B's daemon has seen host 1 renew its host lease: alive)
         let seen = Date()
-        while Date().timeIntervalSince(seen) < 60,
-            (try? on(daemonB) { try Lockspace(path: b.root + "/hpvm/leases").hosts() })?.first(where: { $0.hostID == 1 })?.state != .live
-        {
-            usleep(200_000)
+        func hostOneAlive() -> Bool {
+            let hosts = try? on(daemonB) { try Lockspace(path: b.root + "/hpvm/leases").hosts() }
+            return hosts?.first { $0.hostID == 1 }?.state == .live
         }
+        while Date().timeIntervalSince(seen) < 60, !hostOneAlive() { usleep(200_000) }
         print("B's daemon saw host 1 alive after \(String(format: "%.1f", Date().timeIntervalSince(seen))) s")
 
         // When B starts an incoming QEMU through hpvm-lease-exec in incoming mode
         let incoming = try #require(try on(daemonB) { try fleetB.incomingLease(guest: "g1") })
         #expect(incoming.resource == resource && incoming.ownerHostID == 1 && incoming.waitSeconds == 0)
         let hold = LeaseHold(
-            lockspace: incoming.lockspace, resource: incoming.resource, path: incoming.path, offset: incoming.offset, waitSeconds: 0,
-            incoming: true)
+            lockspace: incoming.lockspace, resource: incoming.resource, path: incoming.path, offset: incoming.offset,
+            waitSeconds: 0, incoming: true)
         let folder = try RunFolder(root: b.host.root, guest: "g1")
         try folder.prepare()
         let qemu = [
@@ -102,7 +104,9 @@ import Glibc
         b.startedGuests.insert("g1")
         // (started as the runtime starts QEMU: posix_spawn in the run folder, nothing of ours inherited)
         let launched = try on(daemonB) {
-            try QEMUProcess.launch("/usr/bin/qemu-system-x86_64", arguments: qemu, in: folder, taps: [], lease: hold, helper: binDirectory + "/hpvm-lease-exec")
+            try QEMUProcess.launch(
+                "/usr/bin/qemu-system-x86_64", arguments: qemu, in: folder, taps: [], lease: hold,
+                helper: binDirectory + "/hpvm-lease-exec")
         }
         let pidB = try #require(b.qemuPID("g1"))
         #expect(launched == pidB)
@@ -136,7 +140,8 @@ import Glibc
         let ended = ContinuousClock.now
         print(
             "lease hand-over: release \(milliseconds(releasedAt - began)) ms, acquire \(milliseconds(ended - acquiredAt)) ms, "
-                + "release+acquire \(milliseconds((releasedAt - began) + (ended - acquiredAt))) ms (wrong version refused in \(milliseconds(wrongTook)) ms)")
+                + "release+acquire \(milliseconds((releasedAt - began) + (ended - acquiredAt))) ms "
+                + "(wrong version refused in \(milliseconds(wrongTook)) ms)")
         #expect(version == onDisk)
         // Then B's daemon shows the lease held by B's QEMU, at the next version; A's shows it no more
         let held = try status(daemonB)
@@ -156,7 +161,14 @@ import Glibc
         kill(pidB, SIGKILL)
         let lockspace = try Lockspace(path: incoming.path)
         let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, (try? on(daemonA) { try lockspace.owner(of: resource, slot: incoming.slot) }) != nil { usleep(50_000) }
+        func leaseIsFree() -> Bool {
+            do {
+                return try on(daemonA) { try lockspace.owner(of: resource, slot: incoming.slot) } == nil
+            } catch {
+                return false
+            }
+        }
+        while Date() < deadline, !leaseIsFree() { usleep(50_000) }
         #expect(try on(daemonA) { try lockspace.owner(of: resource, slot: incoming.slot) } == nil)
         // Then a take-over with the stale version is refused as stale; for a pid no daemon knows, as unregistered
         let stale = leaseError { try on(daemonA) { try fleetA.handOverAcquire(guest: "g1", pid: pidA, version: version) } }
