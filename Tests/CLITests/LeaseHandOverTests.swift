@@ -183,6 +183,28 @@ import Glibc
         #expect(a.qemuPID("g1") == nil)
     }
 
+    @Test func anIncomingHelperWithoutADaemonStartsNothing() throws {
+        // Given a run folder and no sanlock daemon behind SANLOCK_RUN_DIR
+        let cli = try RuntimeCommandTests.hostWithGuest()
+        let folder = try RunFolder(root: cli.host.root, guest: "g1")
+        try folder.prepare()
+        let empty = cli.root + "/no-sanlock"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let hold = LeaseHold(lockspace: "hpvm", resource: "guest-x", path: "/leases", offset: 2 << 20, waitSeconds: 0, incoming: true)
+        // When the helper is asked to register an incoming program
+        let result = try runProcess(
+            binDirectory + "/hpvm-lease-exec", hold.arguments(qemu: "/bin/true", [], folder: folder),
+            environment: ["SANLOCK_RUN_DIR": empty])
+        // Then it says that no daemon answers, exits 12, and runs nothing
+        #expect(result.status == 12, "\(result.stderr)")
+        #expect(result.stderr.contains("sanlock refused lease guest-x"), "\(result.stderr)")
+        #expect(folder.runningPID == nil)
+        // and a word other than a number of seconds or `incoming` is a usage error
+        var bad = hold.arguments(qemu: "/bin/true", [], folder: folder)
+        bad[5] = "incomming"
+        #expect(try runProcess(binDirectory + "/hpvm-lease-exec", bad).status == 64)
+    }
+
     @Test func withoutFleetLeasesTheSourceHasNoVersionAndTheTargetRefuses() throws {
         let cli = try RuntimeCommandTests.hostWithGuest()
         let store = try RegistryStore.open(at: cli.registryPath)
