@@ -166,7 +166,7 @@ let package = Package(
         .testTarget(name: "PromiseTests", dependencies: ["HPVMTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "CLITests",
-            dependencies: ["HPVMTestSupport", "Host", "Registry", "Runtime"],
+            dependencies: ["HPVMTestSupport", "Host", "Registry", "Runtime", "Fleet", "Lease"],
             swiftSettings: strictSettings
         ),
     ]

@@ -29,11 +29,13 @@ extension Fleet {
     ///   ``LeaseError/Code/badArea`` when the lease storage holds no lease of this guest (the
     ///   source uses other lease storage); ``RegistryError/Code/notFound`` when no guest has that name.
     public func incomingLease(guest name: String) throws -> StartLease? {
-        guard let place = try handOverPlace(guest: name, action: "prepare the incoming migration of") else { return nil }
+        guard let place = try handOverPlace(guest: name, action: "prepare the incoming migration of") else {
+            return nil
+        }
         let owner = try place.lockspace.owner(of: place.lease.resource, slot: place.slot)
         return StartLease(
-            lockspace: Lockspace.name, resource: place.lease.resource, path: place.lockspace.path, slot: place.slot, waitSeconds: 0,
-            ownerHostID: owner?.hostID)
+            lockspace: Lockspace.name, resource: place.lease.resource, path: place.lockspace.path, slot: place.slot,
+            waitSeconds: 0, ownerHostID: owner?.hostID)
     }
 
     /// The source's half of the hand-over: releases the guest's lease held by its QEMU `pid` and
@@ -49,19 +51,37 @@ extension Fleet {
     public func handOverRelease(guest name: String, pid: Int32) throws -> UInt64? {
         guard let place = try handOverPlace(guest: name, action: "hand over the lease of") else { return nil }
         let resource = place.lease.resource
-        let version = try place.lockspace.release(resource, slot: place.slot, pid: pid)
-        guard let owner = try place.lockspace.owner(of: resource, slot: place.slot) else { return version }
-        let guest = Display.safe(name)
-        if owner.hostID == place.me {
-            throw LeaseError(
-                .failed,
-                "cannot hand over guest \(guest)'s lease \(resource): this host still holds it after releasing it for QEMU pid \(pid), which is not the process holding it.",
-                ownerHostID: owner.hostID)
+        let version: UInt64
+        do {
+            version = try place.lockspace.release(resource, slot: place.slot, pid: pid)
+        } catch {
+            // sanlock refuses to release for a process that holds nothing (-EPERM): the disk says why.
+            guard let owner = try place.lockspace.owner(of: resource, slot: place.slot) else {
+                return try place.lockspace.version(of: resource, slot: place.slot)
+            }
+            throw Self.releaseRefusal(owner: owner.hostID, guest: name, pid: pid, place: place)
         }
-        throw LeaseError(
+        guard let owner = try place.lockspace.owner(of: resource, slot: place.slot) else { return version }
+        throw Self.releaseRefusal(owner: owner.hostID, guest: name, pid: pid, place: place)
+    }
+
+    /// The source's refusal when the lease is still held after its release: by this host (for
+    /// another process than `pid`) or by another host.
+    static func releaseRefusal(owner: UInt64, guest name: String, pid: Int32, place: HandOverPlace) -> LeaseError {
+        let resource = place.lease.resource
+        let guest = Display.safe(name)
+        if owner == place.me {
+            return LeaseError(
+                .failed,
+                "cannot hand over guest \(guest)'s lease \(resource): this host still holds it after releasing it for "
+                    + "QEMU pid \(pid), which is not the process holding it.",
+                ownerHostID: owner)
+        }
+        return LeaseError(
             .heldByOtherHost,
-            "cannot hand over guest \(guest)'s lease \(resource): host \(owner.hostID) holds it, not this host (the hand-over already happened, or the guest runs there).",
-            ownerHostID: owner.hostID)
+            "cannot hand over guest \(guest)'s lease \(resource): host \(owner) holds it, not this host "
+                + "(the hand-over already happened, or the guest runs there).",
+            ownerHostID: owner)
     }
 
     /// The target's half of the hand-over: acquires the guest's lease for the registered QEMU
@@ -86,7 +106,8 @@ extension Fleet {
             if version == nil { return }
             throw LeaseError(
                 .notJoined,
-                "cannot take over guest \(Display.safe(name))'s lease: fleet leases are off on this host, but the source holds one; join the fleet's lockspace first (hpvmlease -i PATH -H ID).")
+                "cannot take over guest \(Display.safe(name))'s lease: fleet leases are off on this host, but the source "
+                    + "holds one; join the fleet's lockspace first (hpvmlease -i PATH -H ID).")
         }
         let resource = place.lease.resource
         do {
@@ -112,14 +133,16 @@ extension Fleet {
     func handOverPlace(guest name: String, action: String) throws -> HandOverPlace? {
         guard let settings = try leases.settings() else { return nil }
         guard let lease = try leases.guestLease(name) else {
-            throw RegistryError(.notFound, "cannot \(action) guest \(Display.safe(name)): no guest of that name on this host.")
+            throw RegistryError(
+                .notFound, "cannot \(action) guest \(Display.safe(name)): no guest of that name on this host.")
         }
         let lockspace = try Lockspace(path: leases.root.real(settings.path))
         let me = UInt64(settings.hostID)
         guard try lockspace.isJoined(hostID: me) else {
             throw LeaseError(
                 .notJoined,
-                "cannot \(action) guest \(Display.safe(name)): this host (id \(me)) has not joined the fleet's lockspace on \(settings.path); run hpvmlease -i \(settings.path) -H \(me).")
+                "cannot \(action) guest \(Display.safe(name)): this host (id \(me)) has not joined the fleet's lockspace "
+                    + "on \(settings.path); run hpvmlease -i \(settings.path) -H \(me).")
         }
         if let slot = lease.slot, try lockspace.resourceName(slot: slot) == lease.resource {
             return HandOverPlace(lockspace: lockspace, me: me, lease: lease, slot: slot)
@@ -132,12 +155,15 @@ extension Fleet {
         }
         throw LeaseError(
             .badArea,
-            "cannot \(action) guest \(Display.safe(name)): the lease storage \(settings.path) holds no lease \(lease.resource); the guest's source host keeps its leases elsewhere (both hosts must share one lockspace).")
+            "cannot \(action) guest \(Display.safe(name)): the lease storage \(settings.path) holds no lease "
+                + "\(lease.resource); the guest's source host keeps its leases elsewhere (both hosts must share one lockspace).")
     }
 
     /// The target's refusal, naming the holder when another host holds the lease (sanlock checks
     /// the version before the owner, so a wrong version can hide a live holder: the disk is asked).
-    static func handOverRefusal(_ error: LeaseError, guest name: String, pid: Int32, version: UInt64?, place: HandOverPlace) -> LeaseError {
+    static func handOverRefusal(
+        _ error: LeaseError, guest name: String, pid: Int32, version: UInt64?, place: HandOverPlace
+    ) -> LeaseError {
         let resource = place.lease.resource
         let guest = Display.safe(name)
         let owner = try? place.lockspace.owner(of: resource, slot: place.slot)
@@ -155,7 +181,9 @@ extension Fleet {
             let current = (try? place.lockspace.version(of: resource, slot: place.slot)).map(String.init) ?? "another"
             return LeaseError(
                 .staleVersion,
-                "cannot take over guest \(guest)'s lease \(resource) for QEMU pid \(pid): its version is \(current), not \(version.map(String.init) ?? "the one") as the source released it; another host took the lease since, so the guest must not continue here.",
+                "cannot take over guest \(guest)'s lease \(resource) for QEMU pid \(pid): its version is \(current), "
+                    + "not \(version.map(String.init) ?? "the one") as the source released it; another host took the lease since, so the guest must not "
+                    + "continue here.",
                 function: error.function, result: error.result, ownerHostID: owner?.hostID)
         }
         return error

@@ -7,11 +7,12 @@ internal import Glibc
 /// A connection registered with this host's sanlock daemon: the leases acquired on it belong to
 /// this process and end with it (or with ``close()``).
 ///
-/// For `hpvmmigrate -o` later (libvirt's hand-over): the target's helper registers without
-/// acquiring (``register()`` alone, then exec of the incoming QEMU); at completion the source
+/// For `hpvmmigrate -o` (libvirt's hand-over): the target's helper registers without acquiring
+/// (`hpvm-lease-exec ... incoming`, then exec of the incoming QEMU); at completion the source
 /// calls ``Lockspace/release(_:slot:pid:)`` for its QEMU, which returns the lease version, and the
 /// target calls ``Lockspace/acquire(_:slot:pid:version:)`` for its QEMU's pid with that version
-/// before `cont`, so a lease taken meanwhile by a third host makes the acquire fail.
+/// before `cont`, so a lease taken meanwhile by a third host makes the acquire fail
+/// (`Fleet.handOverRelease` and `Fleet.handOverAcquire` wrap both with the registry).
 public final class LeaseConnection {
     let socket: Int32
     private var closed = false
