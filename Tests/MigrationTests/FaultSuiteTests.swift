@@ -277,7 +277,7 @@ struct FaultOracle {
 final class FaultSuite {
     let hosts: TwoHosts
     let oracle: FaultOracle
-    let sshdA: pid_t
+    var sshdA: pid_t
     let seed: UInt64
     let logs: String
     /// The migration's length without a fault, measured once: faults land in [0, window] ms.

@@ -36,6 +36,28 @@ import Glibc
         #expect(matrix.count(.lost) == 0, "\(matrix.failures(.lost)); \(replay)")
         #expect(matrix.count(.stray) == 0, "\(matrix.failures(.stray)); \(replay)")
     }
+
+    /// Issue 11: the same matrix with fleet leases on (a sanlock daemon per host, one lease file):
+    /// the guest's QEMU holds its lease on whichever host runs it, the lease handed over at the
+    /// end of each `-o`, and nothing runs twice.
+    @Test func withFleetLeasesOnTheGuestRunsOnceAndHoldsItsLeaseWhereItRuns() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let runs = environment["HPVM_ONLINE_FAULT_RUNS"].flatMap { Int($0) } ?? 10
+        let seed = environment["HPVM_FAULT_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...UInt64.max)
+        say("online fault matrix with leases: HPVM_FAULT_SEED=\(seed) HPVM_ONLINE_FAULT_RUNS=\(runs)")
+        let rig = try OnlineRig()
+        defer { rig.close() }
+        try rig.enableLeases()
+        var matrix = OnlineFaultMatrix(rig: rig, seed: seed)
+        try matrix.run(runs)
+        say(matrix.summary)
+        let replay = "replay with HPVM_FAULT_SEED=\(seed) HPVM_ONLINE_FAULT_RUNS=\(runs)"
+        #expect(matrix.runs == runs)
+        #expect(matrix.count(.runningTwice) == 0, "\(matrix.failures(.runningTwice)); \(replay)")
+        #expect(matrix.count(.lost) == 0, "\(matrix.failures(.lost)); \(replay)")
+        #expect(matrix.count(.stray) == 0, "\(matrix.failures(.stray)); \(replay)")
+        #expect(matrix.count(.unleased) == 0, "\(matrix.failures(.unleased)); \(replay)")
+    }
 }
 
 enum OnlineFault: String, CaseIterable {
@@ -49,7 +71,7 @@ enum OnlineFault: String, CaseIterable {
 }
 
 struct OnlineFaultMatrix {
-    enum Kind: String { case runningTwice = "running twice", lost, stray }
+    enum Kind: String { case runningTwice = "running twice", lost, stray, unleased = "running without its lease" }
 
     let rig: OnlineRig
     let seed: UInt64
@@ -76,7 +98,7 @@ struct OnlineFaultMatrix {
         let faults = OnlineFault.allCases.map { "\($0.rawValue) \(byFault[$0] ?? 0)" }.joined(separator: ", ")
         return """
             online fault matrix: runs \(runs), faults mid-migration \(midRun), running twice \(count(.runningTwice)), \
-            lost \(count(.lost)), stray \(count(.stray)) (\(faults); \(String(format: "%.1f", seconds)) s)
+            lost \(count(.lost)), stray \(count(.stray))\(rig.daemons.isEmpty ? "" : ", running without its lease \(count(.unleased))") (\(faults); \(String(format: "%.1f", seconds)) s)
             """
     }
 
@@ -172,6 +194,9 @@ struct OnlineFaultMatrix {
         if runnableA == runnableB { finding(.lost, "runnable on \(runnableA ? "both hosts" : "neither host"); " + where_) }
         if qemus.count != running.count { finding(.stray, "a QEMU is left that does not run the guest; " + where_) }
         if let host = running.first?.0, (host == "A" ? !runnableA : !runnableB) { finding(.stray, "it runs where it is Not Runnable; " + where_) }
+        if !rig.daemons.isEmpty, let (host, qemu) = running.first, try !rig.holdsLease(Character(host), pid: qemu.pid) {
+            finding(.unleased, "its QEMU on \(host) (pid \(qemu.pid)) holds no lease; leases: A \(try rig.leases("A")), B \(try rig.leases("B"))")
+        }
         say("online fault matrix: run \(index): \(shown)\(landed ? "" : " (after the migration ended)"): \(where_)")
         for (_, qemu) in qemus { kill(qemu.pid, SIGKILL) }
     }

@@ -65,6 +65,37 @@ import Glibc
         #expect(try rig.oracle.qemus("B", "c1").map(\.status) == ["running"])
     }
 
+    @Test func theFleetLeaseMovesWithTheGuestAndTheOldHostCannotStartIt() throws {
+        // Given fleet leases on both hosts and a guest running on A, its QEMU holding its lease
+        let rig = try OnlineRig()
+        defer { rig.close() }
+        try rig.enableLeases()
+        try rig.setUpRunningGuest("g1")
+        let pidA = try #require(try rig.oracle.qemus("A", "g1").first?.pid)
+        #expect(try rig.holdsLease("A", pid: pidA))
+        // When it migrates online
+        let moved = try rig.command("A", "hpvmmigrate", ["-o", "-P", "g1", "-h", rig.suite.hosts.addressB])
+        #expect(moved.status == 0, "\(moved.stderr)")
+        // Then B's QEMU holds the lease, taken at the version A released it at, and A holds none
+        let pidB = try #require(try rig.oracle.qemus("B", "g1").first?.pid)
+        let leasesA = try rig.leases("A")
+        let leasesB = try rig.leases("B")
+        #expect(try rig.holdsLease("B", pid: pidB), "B: \(leasesB)")
+        #expect(leasesA.isEmpty, "A: \(leasesA)")
+        let stopped = try rig.suite.oracle.rows("A", "SELECT detail FROM migrationJournal WHERE phase = 'source-stopped'")
+        #expect(stopped.first?.first?.hasPrefix("lease version ") == true, "\(stopped)")
+        // And when A's registry is edited by hand to make g1 runnable there again, the lease still
+        // refuses its start, naming host 2
+        let edited = try ChildProcess.run(
+            "/usr/bin/sqlite3",
+            [rig.suite.oracle.registry("A"), "UPDATE guest SET runnable = 1, modifiable = 1, visible = 1, migrationLock = NULL WHERE name = 'g1'"],
+            environment: [:])
+        #expect(edited.status == 0, "\(edited.stderr)")
+        let refused = try rig.command("A", "hpvmstart", ["-P", "g1"])
+        #expect(refused.status == 1 && refused.stderr.contains("held by host 2"), "\(refused.stderr)")
+        #expect(try rig.oracle.qemus("A", "g1").isEmpty)
+    }
+
     @Test func aRefusedOnlineMigrationLeavesTheGuestRunningHereAndChangesNothing() throws {
         // Given a running guest on A whose vswitch B does not have
         let rig = try OnlineRig()
@@ -111,22 +142,61 @@ import Glibc
 final class OnlineRig {
     let suite: FaultSuite
     let oracle: LiveOracle
+    /// With ``enableLeases()``: each host's sanlock daemon.
+    var daemons: [Character: SanlockDaemon] = [:]
 
     init() throws {
         suite = try FaultSuite(seed: 1)
         oracle = LiveOracle(roots: ["A": suite.hosts.rootA.path, "B": suite.hosts.rootB.path])
     }
 
-    /// Stops every QEMU either root still has, by its pid, then the hosts.
+    /// Stops every QEMU either root still has, by its pid, then the daemons, then the hosts.
     func close() {
         for host: Character in ["A", "B"] {
             for qemu in (try? oracle.qemus(host, nil)) ?? [] { kill(qemu.pid, SIGKILL) }
         }
+        for daemon in daemons.values { daemon.stop() }
         suite.close()
     }
 
     func command(_ host: Character, _ tool: String, _ arguments: [String], environment extra: [String: String] = [:]) throws -> ChildProcess.Result {
-        try suite.command(host, tool, arguments, environment: ["HPVM_ACCEL": "tcg"].merging(extra) { $1 })
+        var environment = ["HPVM_ACCEL": "tcg"].merging(daemons[host]?.environment ?? [:]) { $1 }
+        environment.merge(extra) { $1 }
+        return try suite.command(host, tool, arguments, environment: environment)
+    }
+
+    /// Fleet leases on both hosts (issue 11): a sanlock daemon each (unprivileged, no watchdog),
+    /// one 32 MiB lease file on A that B's root links to, A joined as host 1 and B as host 2, and
+    /// each sshd giving the target half its host's daemon.
+    func enableLeases() throws {
+        let a = try SanlockDaemon()
+        let b = try SanlockDaemon()
+        daemons = ["A": a, "B": b]
+        suite.hosts.sshdEnvironment = ["A": "SANLOCK_RUN_DIR=\(a.runDirectory)", "B": "SANLOCK_RUN_DIR=\(b.runDirectory)"]
+        try suite.hosts.restartSSHD(failpoint: nil)
+        TwoHosts.stop(sshd: suite.sshdA)
+        suite.sshdA = try suite.hosts.startSSHDOnA()
+        let file = suite.hosts.rootA.path + "/hpvm/leases"
+        FileManager.default.createFile(atPath: file, contents: Data(count: 32 << 20))
+        try FileManager.default.createSymbolicLink(atPath: suite.hosts.rootB.path + "/hpvm/leases", withDestinationPath: file)
+        for (host, id) in [("A", "1"), ("B", "2")] as [(Character, String)] {
+            let joined = try command(host, "hpvmlease", ["-i", "/hpvm/leases", "-H", id, "-T", "2"])
+            guard joined.status == 0 else { throw TestFailure("hpvmlease -i on \(host): \(joined.stderr)") }
+        }
+    }
+
+    /// Whether a host's sanlock daemon holds a guest lease (`guest-…`) for process `pid`.
+    func holdsLease(_ host: Character, pid: pid_t) throws -> Bool {
+        guard let daemon = daemons[host] else { return false }
+        let status = try ChildProcess.run("/usr/sbin/sanlock", ["client", "status"], environment: daemon.environment)
+        return status.stdout.split(separator: "\n").contains { $0.hasPrefix("r ") && $0.contains(":guest-") && $0.hasSuffix(" p \(pid)") }
+    }
+
+    /// The guest leases a host's daemon holds, as `sanlock client status` lists them.
+    func leases(_ host: Character) throws -> [String] {
+        guard let daemon = daemons[host] else { return [] }
+        let status = try ChildProcess.run("/usr/sbin/sanlock", ["client", "status"], environment: daemon.environment)
+        return status.stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("r ") && $0.contains(":guest-") }
     }
 
     /// A guest of 64 MB on A's first SAN LUN and a network on `network`, started.

@@ -109,7 +109,7 @@ extension TwoHosts {
             PermitRootLogin prohibit-password
             UsePAM no
             StrictModes no
-            SetEnv HPVM_ROOT=\(rootA.path) HPVM_ACCEL=tcg
+            SetEnv HPVM_ROOT=\(rootA.path) HPVM_ACCEL=tcg\(sshdEnvironment["A"].map { " " + $0 } ?? "")
 
             """
         try config.write(toFile: scratch + "/sshdA_config", atomically: true, encoding: .utf8)

@@ -24,6 +24,8 @@ final class TwoHosts: @unchecked Sendable {
     let scratch: String
     let addressB = "198.51.100.2"
     var sshdPID: pid_t = 0
+    /// More `NAME=value` words for the SetEnv of each host's sshd (a host's sanlock run folder).
+    var sshdEnvironment: [Character: String] = [:]
     /// Where `swift build` put `hpvm`, with a link to it for each command (``Commands``).
     static let bin = Commands.binDirectory
 
@@ -87,7 +89,7 @@ final class TwoHosts: @unchecked Sendable {
             UsePAM no
             StrictModes no
             LogLevel VERBOSE
-            SetEnv HPVM_ROOT=\(rootB.path) HPVM_ACCEL=tcg\(failpoint.map { " HPVM_FAILPOINT=\($0)" } ?? "")
+            SetEnv HPVM_ROOT=\(rootB.path) HPVM_ACCEL=tcg\(sshdEnvironment["B"].map { " " + $0 } ?? "")\(failpoint.map { " HPVM_FAILPOINT=\($0)" } ?? "")
 
             """
         try config.write(toFile: scratch + "/sshd_config", atomically: true, encoding: .utf8)
