@@ -149,17 +149,18 @@ struct OnlineFaultMatrix {
         let pid = try rig.suite.start("A", "hpvmmigrate", arguments(guest), log: log, environment: ["HPVM_ACCEL": "tcg"])
         var status: Int32?
         while Int(Date().timeIntervalSince(t0) * 1000) < delay && FaultSuite.running(pid, status: &status) { usleep(1000) }
-        let landed = FaultSuite.running(pid, status: &status)
+        var landed = FaultSuite.running(pid, status: &status)
         var cut = false
         switch fault {
         case .killSource:
             kill(pid, SIGKILL)
         case .killTarget:
             for agent in rig.suite.migrateProcesses(in: "B", agentsOnly: true) { kill(agent, SIGKILL) }
-        case .killSourceQEMU:
-            for qemu in try rig.oracle.qemus("A", guest) { kill(qemu.pid, SIGKILL) }
-        case .killTargetQEMU:
-            for qemu in try rig.oracle.qemus("B", guest) { kill(qemu.pid, SIGKILL) }
+        case .killSourceQEMU, .killTargetQEMU:
+            // A kill that finds no QEMU (the target's not started yet) hit nothing: not counted as landed.
+            let qemus = try rig.oracle.qemus(fault == .killSourceQEMU ? "A" : "B", guest)
+            for qemu in qemus { kill(qemu.pid, SIGKILL) }
+            landed = landed && !qemus.isEmpty
         case .cutLink:
             try rig.suite.link(side, up: false)
             cut = true
@@ -197,7 +198,7 @@ struct OnlineFaultMatrix {
         if !rig.daemons.isEmpty, let (host, qemu) = running.first, try !rig.holdsLease(Character(host), pid: qemu.pid) {
             finding(.unleased, "its QEMU on \(host) (pid \(qemu.pid)) holds no lease; leases: A \(try rig.leases("A")), B \(try rig.leases("B"))")
         }
-        say("online fault matrix: run \(index): \(shown)\(landed ? "" : " (after the migration ended)"): \(where_)")
+        say("online fault matrix: run \(index): \(shown)\(landed ? "" : " (after the migration ended, or no QEMU to kill yet)"): \(where_)")
         for (_, qemu) in qemus { kill(qemu.pid, SIGKILL) }
     }
 }
