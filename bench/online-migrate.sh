@@ -25,6 +25,11 @@
 #          completed. Wall: from launching the receiver until it reports `running` (hpvmmigrate's
 #          wall likewise includes starting the target's QEMU). Both QEMUs are quit afterwards.
 #
+# A run that fails (either side) is printed with its message and counted, never averaged; the
+# guest is then stopped on both hosts and made runnable on A again. The summary gives each case's
+# mean and min–max and the ratios of the means against the goals (total <= 1.5x QEMU's,
+# downtime <= 2x). Results in bench/RESULTS.md.
+#
 # Stream settings: HPVM_MIGRATE_BANDWIDTH (MiB/s, default 1024) and HPVM_MIGRATE_DOWNTIME (ms,
 # default 300), as hpvmmigrate reads them; both sides get the same values.
 # Every QEMU, sshd and namespace this script starts is stopped by its own id at the end.
