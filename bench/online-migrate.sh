@@ -167,7 +167,7 @@ run_qemu() {
     mkdir -m 0700 "$src" "$dst"
     (cd "$src" && exec ip netns exec "$nsA" "${args[@]}")
     twin_pids+=("$(pidfile_pid "$src")")
-    wait_console "$src/console" "$(ready_line "$guest")" 60
+    wait_console "$src/console" "$(ready_line "$guest")" 60 || return 1
     local t0 t1 answer status
     t0=$EPOCHREALTIME
     (cd "$dst" && exec ip netns exec "$nsB" "${rargs[@]}" -incoming "tcp:198.51.100.2:$port")
@@ -187,21 +187,40 @@ run_qemu() {
         esac
         sleep 0.02
     done
-    until [ "$(qmp "$dst/qmp" '{"execute":"query-status"}' | jq -r '.return.status')" = running ]; do sleep 0.01; done
+    until [ "$(qmp "$dst/qmp" '{"execute":"query-status"}' | jq -r '.return.status')" = running ]; do
+        [ -e "/proc/$(pidfile_pid "$dst")" ] || { echo "online-migrate: the receiving QEMU ended" >&2; return 1; }
+        sleep 0.01
+    done
     t1=$EPOCHREALTIME
-    wait_console "$dst/console" 'hpvm-counter [0-9]' 20
+    wait_console "$dst/console" 'hpvm-counter [0-9]' 20 || return 1
     local total down passes mib
     read -r total down passes mib < <(jq -r '.return | "\(.["total-time"]) \(.downtime) \(.ram["dirty-sync-count"]) \(.ram.transferred / 1048576 | floor)"' <<<"$answer")
     echo "$guest qemu $n $(ms_since "$t0" "$t1") $total $down $passes $mib" | tee -a "$results"
-    qmp "$src/qmp" '{"execute":"quit"}' >/dev/null || true
-    qmp "$dst/qmp" '{"execute":"quit"}' >/dev/null || true
+    quit_twins
+}
+
+# quit_twins: both bare QEMUs asked to quit over QMP, then killed by their pids if still there.
+quit_twins() {
+    local folder pid
+    for folder in "$work/twin-a" "$work/twin-b"; do
+        [ -S "$folder/qmp" ] && { qmp "$folder/qmp" '{"execute":"quit"}' >/dev/null 2>&1 || true; }
+        pid="$(cat "$folder/pid" 2>/dev/null)" || continue
+        case "$(cat "/proc/$pid/comm" 2>/dev/null)" in qemu-system*) kill -9 "$pid" 2>/dev/null || true ;; esac
+    done
+}
+
+# qemu_side GUEST N: one run of QEMU's own migration; a failure is printed and counted, as hpvm's are.
+qemu_side() {
+    run_qemu "$1" "$2" && return 0
+    echo "$1 qemu $2 FAILED" | tee -a "$failures"
+    quit_twins
 }
 
 machine
 echo "case side run wall_ms qemu_total_ms downtime_ms passes MiB"
 for n in $(seq 1 "$runs"); do
     for guest in idle dirty; do
-        if [ $((n % 2)) -eq 1 ]; then run_hpvm "$guest" "$n"; run_qemu "$guest" "$n"; else run_qemu "$guest" "$n"; run_hpvm "$guest" "$n"; fi
+        if [ $((n % 2)) -eq 1 ]; then run_hpvm "$guest" "$n"; qemu_side "$guest" "$n"; else qemu_side "$guest" "$n"; run_hpvm "$guest" "$n"; fi
     done
 done
 
