@@ -42,6 +42,19 @@ import Testing
         }
     }
 
+    /// hpvm-lease-exec(8), the lease helper's page (it has no --help to compare with): lint-clean,
+    /// and it names the helper's `incoming` word and every exit status its source gives.
+    @Test func leaseHelperPageIsLintCleanAndGivesEveryExitStatus() throws {
+        let page = Self.packageRoot + "/man/hpvm-lease-exec.8"
+        let lint = try runProcess("/usr/bin/mandoc", ["-Tlint", "-W", "warning", page])
+        #expect(lint.status == 0 && lint.stdout.isEmpty && lint.stderr.isEmpty, "\(lint.stdout)\(lint.stderr)")
+        let text = try String(contentsOfFile: page, encoding: .utf8)
+        #expect(text.contains(".Cm incoming"))
+        for status in ["0", "1", "10", "11", "12", "13", "64"] {
+            #expect(text.contains(".It \(status)\n"), "hpvm-lease-exec.8 does not give exit status \(status)")
+        }
+    }
+
     /// hpvm(8), the multi-call executable's page: lint-clean, and it names every command `hpvm
     /// --list` prints (with its page) and every option of `hpvm` itself.
     @Test func hpvmPageIsLintCleanAndNamesEveryCommand() throws {
