@@ -9,11 +9,19 @@ public struct LiveArrival {
     let runtime: GuestRuntime?
     var leases: any GuestLeases = NoLeases()
 
-    /// The lease version a `source-stopped` journal row records (`lease version N`).
-    static func leaseVersion(in detail: String) -> UInt64? {
-        guard detail.hasPrefix("lease version ") else { return nil }
-        return UInt64(detail.dropFirst("lease version ".count))
+    /// The detail of the source's `source-stopped` journal row that keeps the version of the lease
+    /// it released (`lease version N`), for recovery on either host.
+    static func leaseVersionDetail(_ version: UInt64) -> String { leaseVersionPrefix + String(version) }
+
+    /// The version of the lease the source released, from a migration's journal (nil: none kept).
+    static func releasedLeaseVersion(_ journal: [JournalEntry]) -> UInt64? {
+        guard let detail = journal.last(where: { $0.role == .source && $0.phase == .sourceStopped })?.detail,
+            detail.hasPrefix(leaseVersionPrefix)
+        else { return nil }
+        return UInt64(detail.dropFirst(leaseVersionPrefix.count))
     }
+
+    private static let leaseVersionPrefix = "lease version "
 
     /// How long the target waits for the last of a stream the source saw complete.
     static let arrivalTimeout: Duration = .seconds(10)

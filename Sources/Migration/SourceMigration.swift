@@ -89,7 +89,7 @@ public struct SourceMigration {
             try runtime.stop(name, mode: .force)
         }
         try guests.record(
-            migrationID, guest: name, role: .source, peer: peer, phase: .sourceStopped, detail: version.map { "lease version \($0)" })
+            migrationID, guest: name, role: .source, peer: peer, phase: .sourceStopped, detail: version.map(LiveArrival.leaseVersionDetail))
         return version
     }
 
@@ -185,7 +185,7 @@ public struct SourceMigration {
             }
             let targetName = entry.targetName ?? guest
             let journal = (try? guests.journal(migrationID: id)) ?? []
-            var leaseVersion = journal.last { $0.role == .source && $0.phase == .sourceStopped }?.detail.flatMap(LiveArrival.leaseVersion(in:))
+            var leaseVersion = LiveArrival.releasedLeaseVersion(journal)
             let link = try? connector.connect(host: entry.peerHost)
             defer { link?.close() }
             /// One request to the target and its answer, nil when there is none to be had.

@@ -54,21 +54,12 @@ extension SourceRun {
         do throws(MigrationError) {
             channel = try link.openStream()
             streamLink = channel
-            try channel.send(JSONLine.encode(MigrationRequest(.hello, version: MigrationProtocol.version, sourceHost: migration.sourceHost)))
-            guard let hello = try channel.receive(), (try? ProtocolDecoder.reply(hello, to: .hello))?.version == MigrationProtocol.version else {
+            // The stream's channel runs a target half of its own: greeted, then told what it carries.
+            let hello = try exchange(MigrationRequest(.hello, version: MigrationProtocol.version, sourceHost: migration.sourceHost), on: channel)
+            guard hello.version == MigrationProtocol.version else {
                 throw MigrationError(.protocolError, ["Target VM Host error - the stream's channel did not greet with protocol version \(MigrationProtocol.version)."], phase: "stream")
             }
-            try channel.send(JSONLine.encode(MigrationRequest(.stream, migrationID: id, sourceHost: migration.sourceHost, guestName: targetName)))
-            guard let line = try channel.receive() else {
-                throw MigrationError(.protocolError, ["Target VM Host error - the target closed the stream's channel before it began."], phase: "stream")
-            }
-            let reply: MigrationReply
-            do { reply = try ProtocolDecoder.reply(line, to: .stream) } catch {
-                throw MigrationError(.protocolError, ["Target VM Host error - the target answered something that is not hpvmmigrate's protocol: \(error.reason)."], phase: "stream")
-            }
-            if reply.kind == .error {
-                throw MigrationError(.target, ["Target VM Host error - \(reply.message ?? "unknown error")."], phase: "stream")
-            }
+            _ = try exchange(MigrationRequest(.stream, migrationID: id, sourceHost: migration.sourceHost, guestName: targetName), on: channel)
         } catch {
             throw cancel(error, "stream refused", told: tellTargetToAbort())
         }
@@ -83,10 +74,9 @@ extension SourceRun {
         do {
             live = try pump(outgoing, into: channel)
         } catch {
-            outgoing.cancel()
+            // pump cancelled the stream already: QEMU here goes on with the guest.
             channel.close()
             streamLink = nil
-            // QEMU here goes on with the guest once the stream is cancelled or broken.
             throw cancel(error, "stream failed", told: tellTargetToAbort())
         }
         channel.finishSending()

@@ -249,7 +249,7 @@ final class SourceRun {
                 }
                 try BackingCopy.send(
                     realPath: guests.root.real(source.location), shownPath: source.location, targetPath: target.location,
-                    migrationID: id, link: link, exchange: exchange, progress: options.progress)
+                    migrationID: id, link: link, exchange: { request throws(MigrationError) in try exchange(request) }, progress: options.progress)
             } catch {
                 throw cancel(error, "copy failed", told: tellTargetToAbort())
             }
@@ -372,8 +372,10 @@ final class SourceRun {
 
     /// Sends one request and returns its answer: the one reply type that answers it, decoded
     /// strictly; `error` and anything else become a ``MigrationError``.
-    func exchange(_ request: MigrationRequest) throws(MigrationError) -> MigrationReply {
-        guard let link, !link.isBroken else {
+    ///
+    /// - Parameter channel: the link to send on (the stream's own channel); the migration's link when nil.
+    func exchange(_ request: MigrationRequest, on channel: (any RemoteLink)? = nil) throws(MigrationError) -> MigrationReply {
+        guard let link = channel ?? link, !link.isBroken else {
             throw MigrationError(.ssh, ["Target VM Host error - the connection to \(host) was lost."], phase: request.type)
         }
         try link.send(JSONLine.encode(request))

@@ -267,7 +267,7 @@ public struct TargetAgent {
             var reply = MigrationReply(.status)
             let journal = try guests.journal(migrationID: query.migrationID)
             reply.phase = journal.last?.phase ?? .noRecord
-            reply.leaseVersion = journal.last { $0.role == .source && $0.phase == .sourceStopped }?.detail.flatMap(LiveArrival.leaseVersion(in:))
+            reply.leaseVersion = LiveArrival.releasedLeaseVersion(journal)
             if let source = journal.first(where: { $0.role == .source }),
                 let holder = MigrationLock.holder(root: inventory.root, guest: source.guestName)
             {

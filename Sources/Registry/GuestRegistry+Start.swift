@@ -62,13 +62,7 @@ extension GuestRegistry {
             if running.contains(guest.name) {
                 throw RegistryError(.conflict, "guest \(guest.name) is already running; hpvmstatus -P \(guest.name) shows it.")
             }
-            if let migrationID {
-                guard guest.migrationLock == migrationID else {
-                    throw RegistryError(.notModifiable, "guest \(guest.name) is not arriving by migration \(Display.safe(migrationID)) on this host.")
-                }
-            } else if let refusal = StorageRules.startGuard(guest) {
-                throw refusal
-            }
+            if let refusal = StorageRules.startGuard(guest, arriving: migrationID) { throw refusal }
             try rules.refreshExtents(usedBy: running, db)
             var planned: [PlannedResource] = []
             for row in try resourceRows(guest.id, db) {

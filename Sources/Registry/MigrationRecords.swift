@@ -130,16 +130,7 @@ extension GuestRegistry {
                     .notModifiable,
                     "guest \(name) is \(guest.runnable ? "Not Modify" : "Not Runnable") here, so it does not run on this host; there is nothing to migrate.")
             }
-            switch (running, isRunning(guest.name)) {
-            case (.refuse, true):
-                throw RegistryError(
-                    .inUse,
-                    "cannot migrate guest \(guest.name) offline while it runs: migrate it online (-o), have the migration stop it (-d), or stop it first (hpvmstop -P \(guest.name)).")
-            case (.require, false):
-                throw RegistryError(
-                    .notAllowed, "guest \(name) is not running, so there is nothing to migrate online; migrate it offline (without -o).")
-            default: break
-            }
+            if let refusal = StorageRules.migrationRefusal(guest.name, policy: running, isRunning: isRunning(guest.name)) { throw refusal }
             var resources: [MigratingResource] = []
             for row in try resourceRows(guest.id, db) {
                 let statement = row.statement

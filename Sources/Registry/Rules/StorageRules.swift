@@ -415,7 +415,16 @@ struct StorageRules {
 
     /// Why a guest may not start at all, or nil: a migration holds it, or it is Not Runnable (the
     /// source copy of a migration, or switched off with `-x register_status=disabled`).
-    static func startGuard(_ guest: Guest) -> RegistryError? {
+    ///
+    /// - Parameter migrationID: the online migration bringing the guest here: the guest may then
+    ///   start (paused, for the stream) only as that migration's Not Runnable arrival.
+    static func startGuard(_ guest: Guest, arriving migrationID: String? = nil) -> RegistryError? {
+        if let migrationID {
+            guard guest.migrationLock == migrationID else {
+                return RegistryError(.notModifiable, "guest \(guest.name) is not arriving by migration \(Display.safe(migrationID)) on this host.")
+            }
+            return nil
+        }
         if let lock = guest.migrationLock {
             return RegistryError(
                 .notModifiable,
@@ -436,6 +445,22 @@ struct StorageRules {
     /// and be runnable there).
     static func runningRefusal(_ guest: String, _ action: String) -> RegistryError {
         RegistryError(.inUse, "cannot \(action) guest \(guest) while it runs; stop it first (hpvmstop -P \(guest)).")
+    }
+
+    /// Why a guest that runs, or does not, may not be migrated the way `policy` asks: offline a
+    /// running guest is refused (it would run here and be runnable there), online one that does
+    /// not run. Nil when it may.
+    static func migrationRefusal(_ guest: String, policy: RunningGuestPolicy, isRunning: Bool) -> RegistryError? {
+        switch (policy, isRunning) {
+        case (.refuse, true):
+            RegistryError(
+                .inUse,
+                "cannot migrate guest \(guest) offline while it runs: migrate it online (-o), have the migration stop it (-d), or stop it first (hpvmstop -P \(guest)).")
+        case (.require, false):
+            RegistryError(.notAllowed, "guest \(guest) is not running, so there is nothing to migrate online; migrate it offline (without -o).")
+        default:
+            nil
+        }
     }
 
     /// The kinds of object a storage type takes (`disk` a disk, `lv` a logical volume, `file` a
