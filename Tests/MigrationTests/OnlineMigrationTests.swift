@@ -101,7 +101,6 @@ import Glibc
         let rig = try OnlineRig()
         defer { rig.close() }
         try rig.setUpRunningGuest("g1", network: "vsw2")
-        let registryA = try rig.suite.hosts.registryBytes("A")
         let registryB = try rig.suite.hosts.registryBytes("B")
         // When it is migrated online
         let refused = try rig.command("A", "hpvmmigrate", ["-o", "-P", "g1", "-h", rig.suite.hosts.addressB])
@@ -111,7 +110,10 @@ import Glibc
         #expect(try rig.oracle.qemus("A", "g1").map(\.status) == ["running"])
         #expect(try rig.oracle.qemus("B", "g1").isEmpty)
         #expect(try rig.suite.hosts.registryBytes("B") == registryB)
-        _ = registryA
+        // and A keeps it runnable and unlocked (its journal records the refused attempt)
+        #expect(try rig.suite.oracle.runnable("A", "g1") == true)
+        #expect(try rig.suite.oracle.rows("A", "SELECT count(*) FROM guest WHERE name = 'g1' AND migrationLock IS NULL") == [["1"]])
+        #expect(try rig.phases("A") == ["preparing", "aborted"])
         // and an offline migration of the running guest is refused, naming -o and -d
         let offline = try rig.command("A", "hpvmmigrate", ["-P", "g1", "-h", rig.suite.hosts.addressB])
         #expect(offline.status != 0 && offline.stderr.contains("while it runs"), "\(offline.stderr)")
